@@ -1,0 +1,6 @@
+// CLI commands for this part of the harness (filled in by its issue).
+import type { Command } from 'commander';
+
+export function registerRunCommands(program: Command): void {
+  void program;
+}

@@ -1,0 +1,35 @@
+// Atomic file writes: write to a temporary file in the same directory, fsync, then rename,
+// so a reader (or a resumed run) sees either the old file or the new one, never half of one.
+import { closeSync, fsyncSync, mkdirSync, openSync, renameSync, writeSync, rmSync, readFileSync, existsSync } from 'node:fs';
+import { dirname, basename, join } from 'node:path';
+
+export function writeFileAtomic(path: string, data: string | Uint8Array): void {
+  mkdirSync(dirname(path), { recursive: true });
+  const tmp = join(dirname(path), `.${basename(path)}.${process.pid}.${Date.now()}.tmp`);
+  const fd = openSync(tmp, 'w');
+  try {
+    const buf = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
+    let off = 0;
+    while (off < buf.length) off += writeSync(fd, buf, off, buf.length - off);
+    fsyncSync(fd);
+  } catch (e) {
+    closeSync(fd);
+    rmSync(tmp, { force: true });
+    throw e;
+  }
+  closeSync(fd);
+  renameSync(tmp, path);
+}
+
+export function writeJsonAtomic(path: string, value: unknown): void {
+  writeFileAtomic(path, JSON.stringify(value, null, 2) + '\n');
+}
+
+/**
+ * Appends JSON lines by rewriting the file atomically. Logs here are small (one line per
+ * step or evaluation), and rewriting keeps the file valid after any crash.
+ */
+export function appendJsonlAtomic(path: string, rows: unknown[]): void {
+  const old = existsSync(path) ? readFileSync(path, 'utf8') : '';
+  writeFileAtomic(path, old + rows.map((r) => JSON.stringify(r) + '\n').join(''));
+}
