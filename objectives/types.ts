@@ -40,6 +40,12 @@ export interface Objective<C = any> {
   reference: string;
   /** Settings schema: ajv fills defaults and rejects unknown keys. */
   schema: JsonSchema;
+  /**
+   * Optional: derived defaults and cross-field checks, run after the schema has been validated
+   * and its defaults filled (e.g. GRPO's clipEps fills epsLow/epsHigh). Throw a UsageError
+   * naming `where` (e.g. 'objectives[2].config') on bad values. Returns the final config.
+   */
+  finalizeConfig?(cfg: C, where: string): C;
   /** Whether logpRef must be computed for this configuration (e.g. klCoef > 0). */
   needsReference(cfg: C): boolean;
   /** Optional group filter applied before the loss (DAPO dynamic sampling). */
