@@ -4,30 +4,36 @@ import { Command, CommanderError } from 'commander';
 import { readFileSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import { isReportable } from './util/errors.ts';
-import { registerObjectiveCommands } from './cli/objective.ts';
-import { registerEngineCommands } from './cli/engine.ts';
-import { registerTaskCommands } from './cli/tasks.ts';
-import { registerRunCommands } from './cli/run.ts';
-import { registerReportCommands } from './cli/report.ts';
 
 const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
 
-export function buildProgram(): Command {
+type Register = (program: Command) => void;
+
+// Command groups load lazily: `rlbench grade` need not load ONNX Runtime or the chart renderer.
+// Each entry names the top-level commands its module registers.
+const GROUPS: { commands: string[]; load: () => Promise<Register> }[] = [
+  { commands: ['objective'], load: async () => (await import('./cli/objective.ts')).registerObjectiveCommands },
+  { commands: ['engine'], load: async () => (await import('./cli/engine.ts')).registerEngineCommands },
+  { commands: ['grade', 'data'], load: async () => (await import('./cli/tasks.ts')).registerTaskCommands },
+  { commands: ['run', 'bench'], load: async () => (await import('./cli/run.ts')).registerRunCommands },
+  { commands: ['report'], load: async () => (await import('./cli/report.ts')).registerReportCommands },
+];
+
+/** The program with the groups that `argv` needs (all of them for help or an unknown command). */
+export async function buildProgram(argv: string[] = []): Promise<Command> {
   const program = new Command('rlbench')
     .description('Compare RL objectives for teaching language models to reason, under identical conditions.')
     .version(pkg.version)
     .showHelpAfterError()
     .exitOverride();
-  registerObjectiveCommands(program);
-  registerEngineCommands(program);
-  registerTaskCommands(program);
-  registerRunCommands(program);
-  registerReportCommands(program);
+  const first = argv.find((a) => !a.startsWith('-'));
+  const wanted = GROUPS.filter((g) => first !== undefined && g.commands.includes(first));
+  for (const g of wanted.length ? wanted : GROUPS) (await g.load())(program);
   return program;
 }
 
 export async function main(argv: string[]): Promise<number> {
-  const program = buildProgram();
+  const program = await buildProgram(argv);
   try {
     await program.parseAsync(argv, { from: 'user' });
     return process.exitCode === undefined ? 0 : Number(process.exitCode);
