@@ -1,0 +1,39 @@
+// `rlbench report` end to end through bin/rlbench.js: writes the report and prints the headline
+// table and path; bad input exits 2 with a message that names the problem and writes nothing.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { existsSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { FIXTURE, REPO, scratch } from './helpers.ts';
+
+function rlbench(...args: string[]) {
+  const r = spawnSync(process.execPath, [join(REPO, 'bin', 'rlbench.js'), ...args], { cwd: REPO, encoding: 'utf8', timeout: 60_000 });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+test('rlbench report <results> --out <dir> writes the report and prints the table', () => {
+  const out = join(scratch('cli'), 'fixture');
+  const r = rlbench('report', FIXTURE, '--out', out, '--resamples', '500');
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /\| ReNCE \| 3 \| \*\*65\.0 ± 12\.4\*\*/);
+  assert.ok(r.stdout.includes(`report: ${out}/index.html (12 files)`), r.stdout);
+  assert.match(r.stderr, /rlbench: warning: grpo-s3: failed at step 3/);
+  assert.deepEqual(readdirSync(out).filter((f) => f.endsWith('.html') || f.startsWith('table.')).sort(), ['index.html', 'table.csv', 'table.md', 'table.tex']);
+});
+
+test('bad input exits 2 with a clear message and writes nothing', () => {
+  const parent = scratch('cli-bad');
+  const out = join(parent, 'never');
+  let r = rlbench('report', join(parent, 'missing'), '--out', out);
+  assert.equal(r.code, 2);
+  assert.match(r.stderr, /^rlbench: error: results directory not found: .*missing\n$/);
+  r = rlbench('report', parent, '--out', out);
+  assert.equal(r.code, 2);
+  assert.match(r.stderr, /rlbench: error: no runs in .*expected <objective>-s<seed>\/ folders/);
+  r = rlbench('report', FIXTURE, '--out', out, '--resamples', 'many');
+  assert.equal(r.code, 2);
+  assert.match(r.stderr, /--resamples must be an integer >= 100, got "many"/);
+  assert.ok(!existsSync(out), 'nothing written');
+  assert.deepEqual(readdirSync(parent), []);
+});
