@@ -17,6 +17,14 @@ export interface EngineOptions {
   provider?: ExecutionProvider;
   /** Intra-op threads for the CPU provider (default: number of cores). */
   threads?: number;
+  /**
+   * Most tokens (rows x columns) per teacher-forced or prefill session.run; larger batches are
+   * split by rows and the results joined (gradients summed), which bounds activation memory
+   * (default 2048).
+   */
+  maxBatchTokens?: number;
+  /** Let idle ORT threads spin (faster on a dedicated machine, worse on a shared one; default false). */
+  spinThreads?: boolean;
 }
 
 /** One named parameter tensor inside the flat parameter buffer. */
@@ -43,7 +51,11 @@ export interface TokenBatch {
   offsets?: Int32Array;
 }
 
-/** Opaque key/value cache of a decode; `length` is the number of columns it holds. */
+/**
+ * Opaque key/value cache of a decode; `length` is the number of columns it holds. The engine
+ * writes new columns into the cache in place, so a cache is consumed by the decode call that
+ * extends it: always continue from the cache that call returned (reusing an older one throws).
+ */
 export interface KvCache {
   readonly length: number;
   readonly batch: number;

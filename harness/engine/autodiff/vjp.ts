@@ -1,0 +1,183 @@
+// The vector-Jacobian product rules, one per differentiable operator, all in this one table.
+// A rule receives the forward node and the gradients of its outputs (dys; undefined for an
+// output nothing depends on, except for Split, which gets zeros) and returns one gradient per input, or null for inputs
+// that are not differentiable (indices, shapes) or that nobody asked about (needs[i] false).
+// Rules are written with the builder's own ops, so the backward pass is an ordinary graph.
+import { type Node, type Value } from '../graph/builder.ts';
+import * as op from '../graph/ops.ts';
+
+export type VjpRule = (node: Node, dys: (Value | undefined)[], needs: boolean[]) => (Value | null)[];
+
+/** Sums dy over the axes along which `target` was broadcast, so the result has target's shape. */
+export function unbroadcast(dy: Value, target: Value): Value {
+  const lead = dy.rank - target.rank;
+  let g = dy;
+  if (lead > 0) g = op.reduceSum(g, [...Array(lead).keys()], false);
+  const axes: number[] = [];
+  target.shape.forEach((d, i) => {
+    if (d === 1 && g.shape[i] !== 1) axes.push(i);
+  });
+  if (axes.length) g = op.reduceSum(g, axes, true);
+  return g;
+}
+
+const inp = (n: Node, i: number): Value => n.inputs[i]!;
+const out = (n: Node, i = 0): Value => n.outputs[i]!;
+const scalarLike = (x: Value, v: number): Value => x.graph.scalar(x.dtype, v);
+
+function constantValue(v: Value): number {
+  const c = v.graph.constants.find((k) => k.value === v);
+  if (!c || c.data.length !== 1) throw new Error(`autodiff: ${v} must be a scalar constant`);
+  return Number(c.data[0]);
+}
+
+function constantInts(v: Value): number[] {
+  const c = v.graph.constants.find((k) => k.value === v);
+  if (!c) throw new Error(`autodiff: ${v} must be a constant`);
+  return Array.from(c.data as ArrayLike<number | bigint>, Number);
+}
+
+/** Gradient of a reduction: put the reduced axes back, then broadcast to x. */
+function unreduce(node: Node, dy: Value): Value {
+  const x = inp(node, 0);
+  const axes = node.inputs[1] ? constantInts(inp(node, 1)) : [...Array(x.rank).keys()];
+  const keep = node.attrs.keepdims !== 0;
+  const g = keep ? dy : op.unsqueeze(dy, axes);
+  return op.expandLike(g, x);
+}
+
+function layerNormStats(node: Node): { mean: Value; invStd: Value } {
+  const x = inp(node, 0);
+  if (x.dtype === 'float32') return { mean: out(node, 1), invStd: out(node, 2) };
+  // Stats are stashed in float32 only; a float64 graph recomputes them to keep full precision.
+  const eps = (node.attrs.epsilon as { float: number }).float;
+  const mean = op.reduceMean(x, [-1], true);
+  const xc = op.sub(x, mean);
+  const variance = op.reduceMean(op.mul(xc, xc), [-1], true);
+  return { mean, invStd: op.pow(op.add(variance, scalarLike(x, eps)), -0.5) };
+}
+
+export const VJP: Record<string, VjpRule> = {
+  Identity: (_n, [dy]) => [dy!],
+  Add: (n, [dy], needs) => [needs[0] ? unbroadcast(dy!, inp(n, 0)) : null, needs[1] ? unbroadcast(dy!, inp(n, 1)) : null],
+  Sub: (n, [dy], needs) => [needs[0] ? unbroadcast(dy!, inp(n, 0)) : null, needs[1] ? unbroadcast(op.neg(dy!), inp(n, 1)) : null],
+  Mul: (n, [dy], needs) => [
+    needs[0] ? unbroadcast(op.mul(dy!, inp(n, 1)), inp(n, 0)) : null,
+    needs[1] ? unbroadcast(op.mul(dy!, inp(n, 0)), inp(n, 1)) : null,
+  ],
+  Div: (n, [dy], needs) => [
+    needs[0] ? unbroadcast(op.div(dy!, inp(n, 1)), inp(n, 0)) : null,
+    needs[1] ? unbroadcast(op.neg(op.div(op.mul(dy!, out(n)), inp(n, 1))), inp(n, 1)) : null,
+  ],
+  Neg: (_n, [dy]) => [op.neg(dy!)],
+  Exp: (n, [dy]) => [op.mul(dy!, out(n))],
+  Log: (n, [dy]) => [op.div(dy!, inp(n, 0))],
+  Sqrt: (n, [dy]) => [op.div(op.mul(dy!, scalarLike(dy!, 0.5)), out(n))],
+  Tanh: (n, [dy]) => {
+    const y = out(n);
+    return [op.mul(dy!, op.sub(scalarLike(y, 1), op.mul(y, y)))];
+  },
+  Pow: (n, [dy]) => {
+    const x = inp(n, 0);
+    const p = constantValue(inp(n, 1));
+    const dxp = p === 2 ? op.mul(x, scalarLike(x, 2)) : op.mul(op.pow(x, p - 1), scalarLike(x, p));
+    return [op.mul(dy!, dxp), null];
+  },
+  Sigmoid: (n, [dy]) => {
+    const y = out(n);
+    return [op.mul(dy!, op.mul(y, op.sub(scalarLike(y, 1), y)))];
+  },
+  FastGelu: (n, [dy]) => {
+    // gelu(x) = x s, s = sigmoid(x (2c + 2ca x^2));  gelu'(x) = s + x s (1 - s) (2c + 6ca x^2).
+    // FastGelu keeps no intermediates, so s is recomputed: 13 elementwise ops in all, against
+    // ~20 for differentiating the forward formula op by op.
+    const x = inp(n, 0);
+    const k = (v: number) => scalarLike(x, v);
+    const c2 = 2 * op.GELU_C, a = op.GELU_A;
+    const x2 = op.mul(x, x);
+    const s = op.sigmoid(op.mul(x, op.add(k(c2), op.mul(x2, k(c2 * a)))));
+    const slope = op.add(k(c2), op.mul(x2, k(3 * c2 * a)));
+    const d = op.add(s, op.mul(op.mul(op.mul(x, s), op.sub(k(1), s)), slope));
+    return [op.mul(dy!, d)];
+  },
+  Softmax: (n, [dy]) => {
+    const y = out(n);
+    const axis = n.attrs.axis as number;
+    return [op.mul(y, op.sub(dy!, op.reduceSum(op.mul(dy!, y), [axis], true)))];
+  },
+  LogSoftmax: (n, [dy]) => {
+    const axis = n.attrs.axis as number;
+    return [op.sub(dy!, op.mul(op.exp(out(n)), op.reduceSum(dy!, [axis], true)))];
+  },
+  MatMul: (n, [dy], needs) => {
+    const a = inp(n, 0), b = inp(n, 1);
+    let da: Value | null = null, db: Value | null = null;
+    if (needs[0]) da = unbroadcast(op.matmul(dy!, op.transposeLast2(b)), a);
+    if (needs[1]) {
+      if (b.rank === 2 && a.rank > 2) {
+        // A weight applied to every row: one large [K, rows] x [rows, N] product, no batch sum.
+        const k = a.shape[a.rank - 1]!, nn = dy!.shape[dy!.rank - 1]!;
+        db = op.gemm(op.reshape(a, [-1, k]), op.reshape(dy!, [-1, nn]), true, false);
+      } else {
+        db = unbroadcast(op.matmul(op.transposeLast2(a), dy!), b);
+      }
+    }
+    return [da, db];
+  },
+  Transpose: (n, [dy]) => {
+    const perm = n.attrs.perm as number[];
+    const inv = new Array<number>(perm.length);
+    perm.forEach((p, i) => (inv[p] = i));
+    return [op.transpose(dy!, inv)];
+  },
+  Reshape: (n, [dy]) => [op.reshapeLike(dy!, inp(n, 0)), null],
+  Unsqueeze: (n, [dy]) => [op.reshapeLike(dy!, inp(n, 0)), null],
+  Squeeze: (n, [dy]) => [op.reshapeLike(dy!, inp(n, 0)), null],
+  Expand: (n, [dy]) => [unbroadcast(dy!, inp(n, 0)), null],
+  Cast: (n, [dy]) => {
+    const x = inp(n, 0);
+    return [x.dtype === 'float32' || x.dtype === 'float64' ? op.cast(dy!, x.dtype) : null];
+  },
+  ReduceSum: (n, [dy]) => [unreduce(n, dy!), null],
+  ReduceMean: (n, [dy]) => {
+    const x = inp(n, 0), y = out(n);
+    const g = x.graph;
+    // count = size(x) / size(y), at run time so symbolic dims work too.
+    const size = (v: Value) => op.cast(g.node('Size', [v], [{ dtype: 'int64', shape: [] }])[0]!, x.dtype);
+    return [op.div(unreduce(n, dy!), op.div(size(x), size(y))), null];
+  },
+  Concat: (n, [dy]) => {
+    const axis = n.attrs.axis as number;
+    const sizes = n.inputs.map((x) => x!.shape[axis]!);
+    if (!sizes.every((s) => typeof s === 'number')) throw new Error(`autodiff: Concat VJP needs static sizes along axis ${axis}, got [${sizes}]`);
+    return op.split(dy!, sizes as number[], axis);
+  },
+  Split: (n, dys) => [op.concat(dys as Value[], n.attrs.axis as number), null],
+  Gather: (n, [dy], needs) => {
+    const data = inp(n, 0), idx = inp(n, 1);
+    if ((n.attrs.axis as number) !== 0) throw new Error('autodiff: Gather VJP supports axis 0 only');
+    if (!needs[0]) return [null, null];
+    // Embedding gradient: rows of dy added into the looked-up rows (repeats accumulate).
+    const rows = op.unsqueeze(op.cast(idx, 'int64'), [-1]);
+    return [op.scatterNDAdd(op.zerosLike(data), rows, dy!), null];
+  },
+  GatherElements: (n, [dy], needs) => {
+    const data = inp(n, 0);
+    if (!needs[0]) return [null, null];
+    return [op.scatterElementsAdd(op.zerosLike(data), op.cast(inp(n, 1), 'int64'), dy!, n.attrs.axis as number), null];
+  },
+  LayerNormalization: (n, [dy], needs) => {
+    const x = inp(n, 0), scale = inp(n, 1), bias = inp(n, 2);
+    const { mean, invStd } = layerNormStats(n);
+    const m = op.cast(mean, x.dtype), r = op.cast(invStd, x.dtype);
+    const xhat = op.mul(op.sub(x, m), r);
+    let dx: Value | null = null;
+    if (needs[0]) {
+      // dx = invStd * (g - mean(g) - xhat * mean(g * xhat)),  g = dy * scale
+      const gsc = op.mul(dy!, scale);
+      const t = op.add(op.reduceMean(gsc, [-1], true), op.mul(xhat, op.reduceMean(op.mul(gsc, xhat), [-1], true)));
+      dx = op.mul(r, op.sub(gsc, t));
+    }
+    return [dx, needs[1] ? unbroadcast(op.mul(dy!, xhat), scale) : null, needs[2] ? unbroadcast(dy!, bias) : null];
+  },
+};

@@ -1,0 +1,64 @@
+// ONNX Runtime sessions and execution providers: the one place that turns model bytes into an
+// InferenceSession. `cpu` (default, intra-op threads configurable), `cuda` and `webgpu` where
+// the installed onnxruntime-node has them; otherwise a clear error saying how to get one.
+import * as ort from 'onnxruntime-node';
+import { availableParallelism } from 'node:os';
+import { UsageError } from '../util/errors.ts';
+import type { EngineOptions, ExecutionProvider } from './types.ts';
+
+export const ORT_VERSION: string = ort.env.versions.node ?? ort.env.versions.common;
+
+const INSTALL_HINT: Record<ExecutionProvider, string> = {
+  cpu: '',
+  cuda:
+    'The CUDA provider is not bundled with onnxruntime-node: reinstall it with its binaries, e.g. ' +
+    '`npm install onnxruntime-node --onnxruntime-node-install-cuda=v12` (needs CUDA 12 and cuDNN 9 on the machine ' +
+    'and network access to download the provider), or choose --provider cpu.',
+  webgpu: 'The WebGPU provider needs a GPU with Vulkan/D3D12/Metal drivers visible to this process; choose --provider cpu otherwise.',
+};
+
+export interface ProviderInfo {
+  name: string;
+  bundled: boolean;
+}
+
+export function listProviders(): ProviderInfo[] {
+  return ort.listSupportedBackends().map((b) => ({ name: b.name, bundled: b.bundled }));
+}
+
+export function sessionOptions(opts: EngineOptions = {}): ort.InferenceSession.SessionOptions {
+  const provider = opts.provider ?? 'cpu';
+  if (!['cpu', 'cuda', 'webgpu'].includes(provider)) throw new UsageError(`engine: unknown execution provider '${provider}' (choose cpu, cuda or webgpu)`);
+  const threads = opts.threads ?? availableParallelism();
+  if (!Number.isInteger(threads) || threads < 1) throw new UsageError(`engine: threads must be a positive integer, got ${opts.threads}`);
+  const so: ort.InferenceSession.SessionOptions = {
+    executionProviders: provider === 'cpu' ? ['cpu'] : [provider, 'cpu'],
+    intraOpNumThreads: threads,
+    interOpNumThreads: 1,
+    graphOptimizationLevel: 'all',
+    executionMode: 'sequential',
+  };
+  // Idle intra-op threads sleep instead of spinning unless asked: on a shared machine spinning
+  // steals cores from everyone (here it doubled the decode-step time under contention).
+  if (!opts.spinThreads) so.extra = { session: { intra_op: { allow_spinning: '0' } } };
+  return so;
+}
+
+/** Compiles model bytes for the chosen provider. */
+export async function createSession(bytes: Uint8Array, opts: EngineOptions = {}): Promise<ort.InferenceSession> {
+  const provider = opts.provider ?? 'cpu';
+  const so = sessionOptions(opts);
+  if (provider !== 'cpu') {
+    const known = listProviders().find((p) => p.name === provider);
+    if (!known) throw new UsageError(`engine: execution provider '${provider}' is not available in onnxruntime-node ${ORT_VERSION}. ${INSTALL_HINT[provider]}`);
+  }
+  try {
+    return await ort.InferenceSession.create(bytes, so);
+  } catch (e) {
+    const msg = (e as Error).message;
+    if (provider !== 'cpu') throw new UsageError(`engine: execution provider '${provider}' failed to start: ${msg.split('\n')[0]}. ${INSTALL_HINT[provider]}`);
+    throw e;
+  }
+}
+
+export { ort };

@@ -1,0 +1,46 @@
+// `rlbench engine gradcheck|info` end to end, and the execution-provider errors.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { createPolicyEngine } from '../../harness/engine/policy.ts';
+import { UsageError } from '../../harness/util/errors.ts';
+
+const cli = (...args: string[]) => spawnSync(process.execPath, ['--import', 'tsx', 'harness/cli.ts', 'engine', ...args], { encoding: 'utf8' });
+
+test('engine gradcheck prints the max relative error and tolerance and exits 0 when within it', () => {
+  const r = cli('gradcheck', '--seed', '2', '--samples', '32');
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, /checked 32 parameters/);
+  assert.match(r.stdout, /max relative error \d\.\d+e-\d+ at \S+\[\d+\]/);
+  assert.match(r.stdout, /tolerance 1\.0e-6: PASS/);
+  const j = cli('gradcheck', '--seed', '2', '--samples', '32', '--json');
+  const res = JSON.parse(j.stdout) as { maxRelErr: number; tolerance: number; ok: boolean; checked: number };
+  assert.ok(res.ok && res.maxRelErr < res.tolerance && res.checked === 32);
+});
+
+test('engine gradcheck rejects a bad seed with exit 2; engine info lists providers', () => {
+  const bad = cli('gradcheck', '--seed', 'abc');
+  assert.equal(bad.status, 2);
+  assert.match(bad.stderr, /rlbench: error: --seed must be an integer >= 0, got 'abc'/);
+  const info = cli('info', '--json');
+  assert.equal(info.status, 0);
+  const j = JSON.parse(info.stdout) as { onnxruntime: string; providers: { name: string }[] };
+  assert.match(j.onnxruntime, /^\d+\.\d+\.\d+/);
+  assert.ok(j.providers.some((p) => p.name === 'cpu'));
+});
+
+test('an unavailable execution provider fails with a message saying so and how to install it', async () => {
+  const cfg = { vocabSize: 5, contextLength: 4, dModel: 4, nLayers: 1, nHeads: 1, mlpRatio: 1 };
+  for (const provider of ['cuda', 'webgpu'] as const) {
+    try {
+      const e = await createPolicyEngine(cfg, { provider });
+      await e.release(); // this machine has it: nothing to report
+    } catch (err) {
+      assert.ok(err instanceof UsageError, `${provider}: ${(err as Error).message}`);
+      assert.match(err.message, new RegExp(`execution provider '${provider}'`));
+      assert.match(err.message, provider === 'cuda' ? /--onnxruntime-node-install-cuda/ : /GPU/);
+    }
+  }
+  await assert.rejects(createPolicyEngine(cfg, { provider: 'tpu' as 'cpu' }), /unknown execution provider 'tpu'/);
+  await assert.rejects(createPolicyEngine(cfg, { threads: 0 }), /threads must be a positive integer/);
+});
