@@ -1,0 +1,221 @@
+// Experiment configs: the JSON file a user writes, validated against the committed JSON Schema
+// (experiment.schema.json) with ajv, defaults filled, then each objective's own settings
+// resolved through the objectives registry. Every error names the field path and, where the
+// schema has them, the allowed values or keys.
+import { readFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { Ajv, type ErrorObject } from 'ajv';
+import { UsageError } from '../util/errors.ts';
+import type { Objective } from '../../objectives/types.ts';
+import { getObjective, isPluginPath, loadObjectivePlugin, resolveObjectiveConfig } from '../../objectives/registry.ts';
+
+const schema = JSON.parse(readFileSync(new URL('./experiment.schema.json', import.meta.url), 'utf8')) as Record<string, unknown>;
+
+export interface PolicySettings {
+  dModel: number;
+  nLayers: number;
+  nHeads: number;
+  mlpRatio: number;
+  contextLength: number;
+  initSeed: number;
+}
+
+export interface SftSettings {
+  steps: number;
+  batchSize: number;
+  lr: number;
+  warmupSteps: number;
+  decay: 'constant' | 'cosine';
+  minLrRatio: number;
+  weightDecay: number;
+  gradClip: number;
+  seed: number;
+  directAnswerFrac: number;
+}
+
+export interface RlSettings {
+  promptsPerStep: number;
+  rolloutsPerPrompt: number;
+  epochs: number;
+  minibatches: number;
+  lr: number;
+  warmupSteps: number;
+  decay: 'constant' | 'cosine';
+  minLrRatio: number;
+  weightDecay: number;
+  beta1: number;
+  beta2: number;
+  gradClip: number;
+  temperature: number;
+  topP: number;
+  maxTokens: number;
+  refillRounds: number;
+}
+
+export type Budget = { steps: number } | { rollouts: number } | { tokens: number };
+
+export interface EvalSettings {
+  every: number;
+  k: number;
+  temperature: number;
+  topP: number;
+  greedy: boolean;
+  maxTokens?: number;
+  batchSize: number;
+  seed: number;
+}
+
+export interface ObjectiveEntry {
+  id?: string;
+  module?: string;
+  name?: string;
+  config: Record<string, unknown>;
+}
+
+export interface BenchmarkEntry {
+  name: string;
+  limit?: number;
+  path?: string;
+}
+
+/** A validated experiment with every default filled. */
+export interface Experiment {
+  name: string;
+  description: string;
+  policy: PolicySettings;
+  tasks: { curriculum: 'builtin'; trainProblems: number; dataSeed: number };
+  benchmarks: BenchmarkEntry[];
+  objectives: ObjectiveEntry[];
+  seeds: number[];
+  sft: SftSettings;
+  rl: RlSettings;
+  budget: Budget;
+  eval: EvalSettings;
+  checkpointEvery: number;
+  execution: { provider: 'cpu' | 'cuda' | 'webgpu'; threads: number };
+  output: string;
+}
+
+/** One objective of the experiment, ready to train: its plugin and its validated settings. */
+export interface ResolvedObjective {
+  /** Run name prefix: runs are `<name>-s<seed>`. */
+  name: string;
+  objective: Objective;
+  config: unknown;
+}
+
+const ajv = new Ajv({ allErrors: true, useDefaults: true, verbose: true, strict: false });
+const validate = ajv.compile(schema);
+
+/** `/rl/lr` -> `rl.lr`, `/objectives/0/id` -> `objectives[0].id`. */
+export function fieldPath(instancePath: string, extra?: string): string {
+  const parts = instancePath.split('/').filter(Boolean);
+  if (extra !== undefined) parts.push(extra);
+  let out = '';
+  for (const p of parts) out += /^\d+$/.test(p) ? `[${p}]` : out ? `.${p}` : p;
+  return out || '(root)';
+}
+
+function describeError(e: ErrorObject): string {
+  const params = e.params as Record<string, unknown>;
+  const parent = (e.parentSchema ?? {}) as { properties?: Record<string, unknown> };
+  switch (e.keyword) {
+    case 'additionalProperties': {
+      const allowed = Object.keys(parent.properties ?? {}).filter((k) => k !== '$schema');
+      return `${fieldPath(e.instancePath, String(params.additionalProperty))}: unknown setting; allowed: ${allowed.join(', ')}`;
+    }
+    case 'required':
+      return `${fieldPath(e.instancePath, String(params.missingProperty))}: required`;
+    case 'enum':
+      return `${fieldPath(e.instancePath)}: must be one of ${(params.allowedValues as unknown[]).map((v) => JSON.stringify(v)).join(', ')}, got ${JSON.stringify(e.data)}`;
+    case 'minProperties':
+    case 'maxProperties':
+      if (e.instancePath === '/budget') return `budget: give exactly one of steps, rollouts, tokens (got ${JSON.stringify(e.data)})`;
+      return `${fieldPath(e.instancePath)}: ${e.message}`;
+    default:
+      return `${fieldPath(e.instancePath)}: ${e.message}${e.data !== undefined && typeof e.data !== 'object' ? `, got ${JSON.stringify(e.data)}` : ''}`;
+  }
+}
+
+/**
+ * Validates a parsed experiment against the schema and fills defaults (a deep copy; the input
+ * is not modified). `where` prefixes every message (usually the file path).
+ */
+export function validateExperiment(raw: unknown, where: string): Experiment {
+  const data = structuredClone(raw);
+  if (!validate(data)) {
+    const msgs = [...new Set((validate.errors ?? []).map(describeError))];
+    throw new UsageError(`${where}: invalid experiment:\n  ${msgs.join('\n  ')}`);
+  }
+  const exp = data as Experiment;
+  exp.objectives.forEach((o, i) => {
+    if ((o.id === undefined) === (o.module === undefined)) {
+      throw new UsageError(`${where}: objectives[${i}]: give exactly one of "id" (a registered objective) or "module" (a plugin path)`);
+    }
+  });
+  const p = exp.policy;
+  if (p.dModel % p.nHeads !== 0) throw new UsageError(`${where}: policy.dModel (${p.dModel}) must be divisible by policy.nHeads (${p.nHeads})`);
+  if (exp.eval.maxTokens === undefined) exp.eval.maxTokens = exp.rl.maxTokens;
+  return exp;
+}
+
+/** Reads, parses and validates an experiment file. */
+export function readExperiment(path: string): Experiment {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (e) {
+    throw new UsageError(`${path}: cannot read experiment file (${(e as NodeJS.ErrnoException).code ?? String(e)})`);
+  }
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (e) {
+    throw new UsageError(`${path}: not valid JSON: ${(e as Error).message}`);
+  }
+  return validateExperiment(raw, path);
+}
+
+/**
+ * Loads each objective (registered id or plugin module, paths relative to `baseDir`) and
+ * resolves its settings through the registry, so the objective's own schema is enforced with
+ * the field path `objectives[i].config…`. The validated settings replace the raw ones in exp.
+ */
+export async function resolveObjectives(exp: Experiment, baseDir: string, where: string): Promise<ResolvedObjective[]> {
+  const out: ResolvedObjective[] = [];
+  const names = new Map<string, number>();
+  for (let i = 0; i < exp.objectives.length; i++) {
+    const entry = exp.objectives[i]!;
+    let objective: Objective;
+    try {
+      // An id that looks like a path ("./my-objective.ts") names a plugin, as in the registry.
+      const modulePath = entry.module ?? (isPluginPath(entry.id!) ? entry.id : undefined);
+      objective = modulePath !== undefined ? await loadObjectivePlugin(resolve(baseDir, modulePath)) : getObjective(entry.id!);
+    } catch (e) {
+      throw new UsageError(`${where}: objectives[${i}].${entry.id !== undefined ? 'id' : 'module'}: ${(e as Error).message}`);
+    }
+    const config = resolveObjectiveConfig(objective, entry.config, `${where}: objectives[${i}].config`);
+    entry.config = config as Record<string, unknown>;
+    const name = entry.name ?? objective.id;
+    if (name === 'sft') throw new UsageError(`${where}: objectives[${i}].name: "sft" is reserved for the SFT initialisation rows`);
+    const prev = names.get(name);
+    if (prev !== undefined) {
+      throw new UsageError(`${where}: objectives[${i}]: run name "${name}" is already used by objectives[${prev}]; give one of them a distinct "name"`);
+    }
+    names.set(name, i);
+    out.push({ name, objective, config });
+  }
+  return out;
+}
+
+/** Reads an experiment and resolves its objectives (module paths relative to the file). */
+export async function loadExperiment(path: string): Promise<{ experiment: Experiment; objectives: ResolvedObjective[] }> {
+  const experiment = readExperiment(path);
+  const objectives = await resolveObjectives(experiment, dirname(resolve(path)), path);
+  return { experiment, objectives };
+}
+
+/** Run directory name for one objective and seed. */
+export function runName(objectiveName: string, seed: number): string {
+  return `${objectiveName}-s${seed}`;
+}

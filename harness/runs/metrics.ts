@@ -1,0 +1,109 @@
+// Evaluation statistics over k samples per problem: the unbiased pass@k estimator
+// (Chen et al. 2021, "Evaluating Large Language Models Trained on Code"), avg@k and maj@k,
+// plus the small summary helpers (mean, 95% confidence interval) the runner prints.
+
+/**
+ * Unbiased pass@k for one problem with n samples of which c are correct:
+ * 1 - C(n-c, k) / C(n, k), computed as 1 - prod_{i=n-c+1}^{n} (1 - k/i), which never forms
+ * the binomials and so stays exact in floating point for any n.
+ */
+export function passAtK(n: number, c: number, k: number): number {
+  if (!Number.isInteger(n) || !Number.isInteger(c) || !Number.isInteger(k) || n < 1 || c < 0 || c > n || k < 1 || k > n) {
+    throw new RangeError(`passAtK: need integers 0 <= c <= n and 1 <= k <= n, got n=${n}, c=${c}, k=${k}`);
+  }
+  if (n - c < k) return 1;
+  let prod = 1;
+  for (let i = n - c + 1; i <= n; i++) prod *= 1 - k / i;
+  return 1 - prod;
+}
+
+/** pass@1..n for one problem, index j-1 holding pass@j. */
+export function passAtKCurve(n: number, c: number): number[] {
+  const out: number[] = [];
+  for (let k = 1; k <= n; k++) out.push(passAtK(n, c, k));
+  return out;
+}
+
+/** One sampled response to a problem, as graded. */
+export interface GradedSample {
+  correct: boolean;
+  /** The final answer the grader extracted, or null when none was found. */
+  extracted: string | null;
+}
+
+/**
+ * Majority vote over the extracted answers (responses without one do not vote). Ties go to
+ * the answer that appeared first among the samples, so the result is deterministic and does
+ * not depend on sorting strings. Returns whether the winning answer is correct.
+ */
+export function majorityCorrect(samples: readonly GradedSample[]): boolean {
+  const votes = new Map<string, { count: number; first: number; correct: boolean }>();
+  samples.forEach((s, i) => {
+    if (s.extracted === null) return;
+    const key = s.extracted.trim();
+    const v = votes.get(key);
+    if (v) {
+      v.count += 1;
+      v.correct ||= s.correct;
+    } else votes.set(key, { count: 1, first: i, correct: s.correct });
+  });
+  let best: { count: number; first: number; correct: boolean } | null = null;
+  for (const v of votes.values()) {
+    if (!best || v.count > best.count || (v.count === best.count && v.first < best.first)) best = v;
+  }
+  return best?.correct ?? false;
+}
+
+export interface BenchmarkScores {
+  n: number;
+  k: number;
+  avgAtK: number;
+  passAtK: number[];
+  majAtK: number;
+}
+
+/** Aggregates per-problem samples (each problem has exactly k samples) into benchmark scores. */
+export function scoreSamples(perProblem: readonly (readonly GradedSample[])[]): BenchmarkScores {
+  const n = perProblem.length;
+  if (n === 0) throw new RangeError('scoreSamples: no problems');
+  const k = perProblem[0]!.length;
+  if (k < 1) throw new RangeError('scoreSamples: no samples per problem');
+  let correct = 0;
+  let maj = 0;
+  const pass = new Array<number>(k).fill(0);
+  perProblem.forEach((samples, i) => {
+    if (samples.length !== k) throw new RangeError(`scoreSamples: problem ${i} has ${samples.length} samples, expected ${k}`);
+    const c = samples.filter((s) => s.correct).length;
+    correct += c;
+    if (majorityCorrect(samples)) maj += 1;
+    const curve = passAtKCurve(k, c);
+    for (let j = 0; j < k; j++) pass[j]! += curve[j]!;
+  });
+  return { n, k, avgAtK: correct / (n * k), passAtK: pass.map((p) => p / n), majAtK: maj / n };
+}
+
+export function mean(xs: readonly number[]): number {
+  if (xs.length === 0) return NaN;
+  let s = 0;
+  for (const x of xs) s += x;
+  return s / xs.length;
+}
+
+export function sampleStd(xs: readonly number[]): number {
+  if (xs.length < 2) return NaN;
+  const m = mean(xs);
+  let s = 0;
+  for (const x of xs) s += (x - m) * (x - m);
+  return Math.sqrt(s / (xs.length - 1));
+}
+
+// Two-sided 95% Student-t quantiles for 1..30 degrees of freedom; the normal value beyond.
+const T95 = [12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.16, 2.145, 2.131, 2.12, 2.11, 2.101, 2.093, 2.086, 2.08, 2.074, 2.069, 2.064, 2.06, 2.056, 2.052, 2.048, 2.045, 2.042];
+
+/** Half-width of the 95% t confidence interval of the mean (NaN for fewer than 2 values). */
+export function ci95(xs: readonly number[]): number {
+  if (xs.length < 2) return NaN;
+  const df = xs.length - 1;
+  const t = df <= T95.length ? T95[df - 1]! : 1.96;
+  return (t * sampleStd(xs)) / Math.sqrt(xs.length);
+}

@@ -1,0 +1,144 @@
+// The SFT warm start: supervised training on the curriculum's worked solutions, from the seeded
+// random initialisation. Loss = token mean of -log p over the target tokens (EOS included), so
+// the one backward pass gets weights -1/N at every target position. Trained once per config
+// and cached under <output>/.cache/sft-<hash>/ (hash of everything that determines the
+// weights), so every objective and seed of an experiment starts from the identical checkpoint,
+// which is also the frozen reference policy.
+import { createHash } from 'node:crypto';
+import { existsSync, readFileSync, rmSync, renameSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import type { PolicyConfig, PolicyEngine } from '../engine/types.ts';
+import { AdamW, clipGradNorm, decayMask, learningRate } from '../engine/optim.ts';
+import { saveCheckpoint, loadCheckpoint } from '../engine/checkpoint.ts';
+import type { Problem } from '../tasks/types.ts';
+import type { CharTokenizer } from '../tasks/tokenizer.ts';
+import { RunError } from '../util/errors.ts';
+import { writeJsonAtomic } from '../util/fs.ts';
+import { Rng } from '../util/rng.ts';
+import { packSequences } from './batch.ts';
+import { encodePrompt, encodeTarget } from './data.ts';
+import type { SftSettings } from './experiment.ts';
+
+export interface SftJob {
+  policyConfig: PolicyConfig;
+  initSeed: number;
+  settings: SftSettings;
+  pool: readonly Problem[];
+  /** Describes the pool for the hash (e.g. curriculum settings); the pool's contents are hashed too. */
+  dataKey: unknown;
+  version: string;
+}
+
+export interface SftInfo {
+  hash: string;
+  steps: number;
+  finalLoss: number;
+  wallTime: number;
+  losses: { step: number; loss: number; lr: number; gradNorm: number }[];
+}
+
+/**
+ * Everything that determines the SFT weights: model, initialisation, settings, the data (a
+ * digest of the encoded pool, so a change in the curriculum or its templates is a new cache
+ * entry) and the rlbench version.
+ */
+export function sftHash(job: SftJob, tok: CharTokenizer): string {
+  const data = createHash('sha256');
+  for (const p of job.pool) {
+    data.update(encodePrompt(tok, p));
+    data.update(encodeTarget(tok, p));
+  }
+  const key = { v: job.version, policy: job.policyConfig, initSeed: job.initSeed, sft: job.settings, data: job.dataKey, pool: data.digest('hex'), vocab: tok.chars.join('') };
+  return createHash('sha256').update(JSON.stringify(key)).digest('hex').slice(0, 16);
+}
+
+/**
+ * The (prompt, target) pairs SFT trains on. A seeded fraction `directAnswerFrac` of them has the
+ * bare final answer as target instead of the worked solution, so the SFT policy sometimes
+ * answers without reasoning, as a policy imitating mixed-quality demonstrations does.
+ */
+export function sftExamples(job: SftJob, tok: CharTokenizer): { prompt: Int32Array; response: Int32Array }[] {
+  const frac = job.settings.directAnswerFrac ?? 0;
+  const rng = new Rng(job.settings.seed).fork('direct-answer');
+  return job.pool.map((p) => {
+    const direct = frac > 0 && rng.next() < frac;
+    const response = direct ? Int32Array.from([...tok.encode(`#### ${p.answer}`), tok.eos]) : encodeTarget(tok, p);
+    return { prompt: encodePrompt(tok, p), response };
+  });
+}
+
+/** Trains the SFT policy from the random initialisation and returns its weights. */
+export async function trainSft(policy: PolicyEngine, job: SftJob, tok: CharTokenizer, onStep?: (step: number, loss: number) => void): Promise<{ params: Float32Array; info: Omit<SftInfo, 'hash'> }> {
+  const s = job.settings;
+  const params = policy.initParams(job.initSeed);
+  const opt = new AdamW(policy.paramCount, decayMask(policy.params, policy.paramCount), { weightDecay: s.weightDecay, beta1: 0.9, beta2: 0.95 });
+  const examples = sftExamples(job, tok);
+  const schedule = { lr: s.lr, warmupSteps: s.warmupSteps, decay: s.decay, minLrRatio: s.minLrRatio };
+  const rng = new Rng(s.seed).fork('sft-order');
+  let order: number[] = [];
+  let pos = 0;
+  const losses: SftInfo['losses'] = [];
+  const t0 = performance.now();
+  let loss = NaN;
+  for (let step = 0; step < s.steps; step++) {
+    const batch = [];
+    for (let i = 0; i < s.batchSize; i++) {
+      if (pos >= order.length) {
+        order = rng.shuffle(Array.from({ length: examples.length }, (_, j) => j));
+        pos = 0;
+      }
+      batch.push(examples[order[pos++]!]!);
+    }
+    const packed = packSequences(batch, tok.pad);
+    let nTok = 0;
+    for (const l of packed.lengths) nTok += l;
+    const W = packed.batch.time - 1;
+    const weights = new Float32Array(packed.batch.batch * W);
+    for (let b = 0; b < packed.batch.batch; b++) weights.fill(-1 / nTok, b * W + packed.promptWidth - 1, b * W + packed.promptWidth - 1 + packed.lengths[b]!);
+    const { grad, value } = await policy.gradWeightedLogprob(params, packed.batch, weights);
+    loss = value;
+    const clip = clipGradNorm(grad, s.gradClip);
+    if (!Number.isFinite(value) || !clip.finite) {
+      throw new RunError(`SFT: non-finite ${Number.isFinite(value) ? 'gradient' : 'loss'} at step ${step + 1} (loss ${value}, gradient norm ${clip.norm}); lower sft.lr`);
+    }
+    const lr = learningRate(schedule, step, s.steps > 1 ? step / (s.steps - 1) : 1);
+    opt.step(params, grad, lr);
+    if (step % 10 === 0 || step === s.steps - 1) losses.push({ step: step + 1, loss: value, lr, gradNorm: clip.norm });
+    onStep?.(step + 1, value);
+  }
+  return { params, info: { steps: s.steps, finalLoss: loss, wallTime: (performance.now() - t0) / 1000, losses } };
+}
+
+/**
+ * The cached SFT checkpoint for this job, training it first when the cache has none. The cache
+ * entry is written to a temporary folder and renamed into place, so a crash never leaves a
+ * half-written entry behind.
+ */
+export async function ensureSft(policy: PolicyEngine, job: SftJob, tok: CharTokenizer, cacheRoot: string, log: (msg: string) => void): Promise<{ params: Float32Array; info: SftInfo; dir: string; cached: boolean }> {
+  const hash = sftHash(job, tok);
+  const dir = join(cacheRoot, `sft-${hash}`);
+  const infoPath = join(dir, 'sft.json');
+  if (existsSync(infoPath)) {
+    const ck = await loadCheckpoint(dir);
+    log(`sft: reusing cached checkpoint ${dir}`);
+    return { params: ck.params, info: JSON.parse(readFileSync(infoPath, 'utf8')) as SftInfo, dir, cached: true };
+  }
+  log(`sft: training ${job.settings.steps} steps × ${job.settings.batchSize} examples (cache ${dir})`);
+  let last = performance.now();
+  const { params, info } = await trainSft(policy, job, tok, (step, loss) => {
+    const now = performance.now();
+    if (now - last > 10_000 || step === job.settings.steps) {
+      log(`sft: step ${step}/${job.settings.steps} loss ${loss.toFixed(4)}`);
+      last = now;
+    }
+  });
+  const full: SftInfo = { hash, ...info };
+  const tmp = `${dir}.tmp-${process.pid}`;
+  rmSync(tmp, { recursive: true, force: true });
+  mkdirSync(tmp, { recursive: true });
+  await saveCheckpoint(tmp, policy.config, params);
+  writeJsonAtomic(join(tmp, 'sft.json'), full);
+  rmSync(dir, { recursive: true, force: true });
+  renameSync(tmp, dir);
+  return { params, info: full, dir, cached: false };
+}
