@@ -2,7 +2,7 @@
 // temporary sibling folder and swaps it into place at the end, so the output folder holds a
 // complete report or the previous one, never half of each.
 import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs';
-import { basename, dirname, join, resolve } from 'node:path';
+import { basename, dirname, join, relative, resolve } from 'node:path';
 import { UsageError } from '../util/errors.ts';
 import { writeFileAtomic, writeJsonAtomic } from '../util/fs.ts';
 import { loadExperiment } from './load.ts';
@@ -69,7 +69,7 @@ export async function generateReport(resultsDir: string, opts: { outDir?: string
     put('index.html', renderPage({ exp, summary, generator, pngs }));
     files.push(MARKER);
     files.sort();
-    writeJsonAtomic(join(tmp, MARKER), { generator, experiment: exp.name, results: exp.dir, files });
+    writeJsonAtomic(join(tmp, MARKER), { generator, experiment: exp.name, results: relative(process.cwd(), exp.dir) || '.', files });
 
     // Swap: the old report moves aside only once the new one is complete.
     const old = existsSync(outDir) ? join(dirname(outDir), `.${basename(outDir)}.old-${process.pid}-${Date.now()}`) : null;

@@ -114,14 +114,17 @@ const OBJ_LABELS: Record<string, string> = {
   kl: 'KL to reference',
   groupsKept: 'groups kept (dynamic sampling)',
   groupsFiltered: 'groups filtered (all correct or all wrong)',
+  groupsFilteredFrac: 'fraction of groups filtered',
   pairs: 'preference pairs',
-  rewardAccuracy: 'implicit-reward accuracy',
-  marginMean: 'mean implicit-reward margin',
+  implicitAcc: 'implicit-reward accuracy',
+  margin: 'mean implicit-reward margin (βz)',
   groupsUsed: 'groups used',
-  groupsSkipped: 'groups skipped',
-  posMean: 'mean score, positives',
-  negMean: 'mean score, negatives',
-  posteriorMean: 'mean NCE posterior of positives',
+  groupsSkipped: 'groups skipped (no positive or no negative)',
+  posMean: 'mean |P| (positives per used group)',
+  negMean: 'mean |N| (negatives per used group)',
+  posteriorPos: 'mean NCE posterior of the positives',
+  scorePosMean: 'mean score, positives',
+  scoreNegMean: 'mean score, negatives',
 };
 const OBJ_ORDER = Object.keys(OBJ_LABELS);
 

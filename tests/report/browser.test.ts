@@ -18,9 +18,9 @@ const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '
 const EXPECTED_CHARTS = [
   'curve-arith-id', 'curve-arith-ood',
   'dyn-reward', 'dyn-accuracy', 'dyn-responselength', 'dyn-entropy',
-  'diag-rence-groupsused', 'diag-rence-groupsskipped', 'diag-rence-posmean', 'diag-rence-negmean', 'diag-rence-posteriormean',
+  'diag-rence-groupsused', 'diag-rence-groupsskipped', 'diag-rence-posmean', 'diag-rence-negmean', 'diag-rence-posteriorpos',
   'diag-grpo-clipfraclow', 'diag-grpo-clipfrachigh', 'diag-grpo-ratiomean', 'diag-grpo-klk3',
-  'diag-online-dpo-pairs', 'diag-online-dpo-rewardaccuracy', 'diag-online-dpo-marginmean',
+  'diag-online-dpo-pairs', 'diag-online-dpo-implicitacc', 'diag-online-dpo-margin',
   'diag-dapo-clipfraclow', 'diag-dapo-clipfrachigh', 'diag-dapo-groupskept', 'diag-dapo-groupsfiltered',
 ];
 
