@@ -171,7 +171,16 @@ export function readExperiment(path: string): Experiment {
   try {
     raw = JSON.parse(text);
   } catch (e) {
-    throw new UsageError(`${path}: not valid JSON: ${(e as Error).message}`);
+    const msg = (e as Error).message;
+    // Node reports a character offset; an editor wants line and column.
+    const at = /position (\d+)/.exec(msg);
+    let where = '';
+    if (at) {
+      const before = text.slice(0, Number(at[1]));
+      const line = before.split('\n').length;
+      where = `:${line}:${Number(at[1]) - before.lastIndexOf('\n')}`;
+    }
+    throw new UsageError(`${path}${where}: not valid JSON: ${msg}`);
   }
   return validateExperiment(raw, path);
 }

@@ -72,6 +72,8 @@ test('plugins load by module path relative to the experiment file', async () => 
   await assert.rejects(resolveObjectives(missing, dir, path), /objectives\[0\]\.module: .*file not found/);
   writeFileSync(path, '{ "name": ');
   assert.throws(() => readExperiment(path), /e\.json: not valid JSON/);
+  writeFileSync(path, '{\n  "name": "x",\n  "seeds": [1 2]\n}\n');
+  assert.throws(() => readExperiment(path), /e\.json:3:15: not valid JSON/);
   assert.throws(() => readExperiment(join(dir, 'none.json')), /cannot read experiment file \(ENOENT\)/);
 });
 
