@@ -81,29 +81,3 @@ export function scoreSamples(perProblem: readonly (readonly GradedSample[])[]): 
   });
   return { n, k, avgAtK: correct / (n * k), passAtK: pass.map((p) => p / n), majAtK: maj / n };
 }
-
-export function mean(xs: readonly number[]): number {
-  if (xs.length === 0) return NaN;
-  let s = 0;
-  for (const x of xs) s += x;
-  return s / xs.length;
-}
-
-export function sampleStd(xs: readonly number[]): number {
-  if (xs.length < 2) return NaN;
-  const m = mean(xs);
-  let s = 0;
-  for (const x of xs) s += (x - m) * (x - m);
-  return Math.sqrt(s / (xs.length - 1));
-}
-
-// Two-sided 95% Student-t quantiles for 1..30 degrees of freedom; the normal value beyond.
-const T95 = [12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.16, 2.145, 2.131, 2.12, 2.11, 2.101, 2.093, 2.086, 2.08, 2.074, 2.069, 2.064, 2.06, 2.056, 2.052, 2.048, 2.045, 2.042];
-
-/** Half-width of the 95% t confidence interval of the mean (NaN for fewer than 2 values). */
-export function ci95(xs: readonly number[]): number {
-  if (xs.length < 2) return NaN;
-  const df = xs.length - 1;
-  const t = df <= T95.length ? T95[df - 1]! : 1.96;
-  return (t * sampleStd(xs)) / Math.sqrt(xs.length);
-}

@@ -4,7 +4,9 @@
 // initialisation, paired by seed, with its own CI: the quick suite's science bar is
 // "gain > CI" for every objective.
 import type { SummaryRow } from './results.ts';
-import { ci95, mean } from './metrics.ts';
+import { mean, meanCI } from '../report/stats.ts';
+
+const ci95 = (xs: readonly number[]): number => meanCI(xs).half;
 
 export interface GainRow {
   objective: string;
