@@ -5,8 +5,9 @@
 // weights), so every objective and seed of an experiment starts from the identical checkpoint,
 // which is also the frozen reference policy.
 import { createHash } from 'node:crypto';
-import { existsSync, readFileSync, rmSync, renameSync, mkdirSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, rmSync, renameSync, mkdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import type { PolicyConfig, PolicyEngine } from '../engine/types.ts';
 import { AdamW, clipGradNorm, decayMask, learningRate } from '../engine/optim.ts';
 import { saveCheckpoint, loadCheckpoint } from '../engine/checkpoint.ts';
@@ -37,10 +38,26 @@ export interface SftInfo {
   losses: { step: number; loss: number; lr: number; gradNorm: number }[];
 }
 
+// The code whose numerics decide the SFT weights: the engine (graphs, autodiff, optimiser),
+// this file and the batch layout. Hashing it means an edited engine never reuses a stale cache.
+const NUMERIC_SOURCES = ['../engine', './sft.ts', './batch.ts'].map((p) => fileURLToPath(new URL(p, import.meta.url)));
+let codeDigestMemo: string | undefined;
+
+function codeDigest(): string {
+  if (codeDigestMemo) return codeDigestMemo;
+  const h = createHash('sha256');
+  const visit = (path: string): void => {
+    if (statSync(path).isDirectory()) for (const name of readdirSync(path).sort()) visit(join(path, name));
+    else if (path.endsWith('.ts')) h.update(path.slice(path.lastIndexOf('harness'))).update(readFileSync(path));
+  };
+  for (const p of NUMERIC_SOURCES) visit(p);
+  return (codeDigestMemo = h.digest('hex'));
+}
+
 /**
  * Everything that determines the SFT weights: model, initialisation, settings, the data (a
  * digest of the encoded pool, so a change in the curriculum or its templates is a new cache
- * entry) and the rlbench version.
+ * entry), the engine's code and the rlbench version.
  */
 export function sftHash(job: SftJob, tok: CharTokenizer): string {
   const data = createHash('sha256');
@@ -48,7 +65,7 @@ export function sftHash(job: SftJob, tok: CharTokenizer): string {
     data.update(encodePrompt(tok, p));
     data.update(encodeTarget(tok, p));
   }
-  const key = { v: job.version, policy: job.policyConfig, initSeed: job.initSeed, sft: job.settings, data: job.dataKey, pool: data.digest('hex'), vocab: tok.chars.join('') };
+  const key = { v: job.version, code: codeDigest(), policy: job.policyConfig, initSeed: job.initSeed, sft: job.settings, data: job.dataKey, pool: data.digest('hex'), vocab: tok.chars.join('') };
   return createHash('sha256').update(JSON.stringify(key)).digest('hex').slice(0, 16);
 }
 
