@@ -16,7 +16,7 @@ import { PromptStream, prepareBenchmarks } from './data.ts';
 import { RolloutEngine } from './rollout.ts';
 import { ensureSft } from './sft.ts';
 import { evaluate, type EvalRow } from './evaluate.ts';
-import { trainRun, recordFailure, NonFiniteError, type RunProgress } from './trainer.ts';
+import { trainRun, recordFailure, RunFailure, type RunProgress } from './trainer.ts';
 import { environment, listRuns, readJson, readJsonl, writeJsonl, writeSummaries, RLBENCH_VERSION, type RunJson, type SummaryRow } from './results.ts';
 
 export interface RunOptions {
@@ -191,7 +191,7 @@ export async function runExperiment(exp: Experiment, objectives: ResolvedObjecti
         });
         results.push({ run, status });
       } catch (e) {
-        if (!(e instanceof NonFiniteError)) throw e;
+        if (!(e instanceof RunFailure)) throw e;
         recordFailure(dir, e, readJson<RunJson>(join(dir, 'run.json')));
         log(`${run}: FAILED: ${e.message} (last good checkpoint kept in ${join(dir, 'checkpoint')})`);
         results.push({ run, status: 'failed', failure: e.message });

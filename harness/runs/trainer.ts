@@ -75,15 +75,36 @@ export interface RunSpec {
   afterStep?: (step: number) => void;
 }
 
-/** A non-finite number reached the update: which step, objective and tensor. */
-export class NonFiniteError extends Error {
+/** A failure that ends one run while the experiment's other runs go on: at which step, and why. */
+export class RunFailure extends Error {
   constructor(
     readonly step: number,
-    readonly tensor: string,
     message: string,
   ) {
     super(message);
+    this.name = 'RunFailure';
+  }
+}
+
+/** A non-finite number reached the update: which step, objective and tensor. */
+export class NonFiniteError extends RunFailure {
+  constructor(
+    step: number,
+    readonly tensor: string,
+    message: string,
+  ) {
+    super(step, message);
     this.name = 'NonFiniteError';
+  }
+}
+
+/** Runs an objective hook; an exception in it (a buggy plugin, say) fails this run only. */
+function callObjective<T>(objective: Objective, step: number, hook: string, f: () => T): T {
+  try {
+    return f();
+  } catch (e) {
+    if (e instanceof RunFailure) throw e;
+    throw new RunFailure(step, `step ${step}, objective ${objective.id}: ${hook} threw: ${(e as Error).message ?? String(e)}`);
   }
 }
 
@@ -221,7 +242,7 @@ export async function trainRun(spec: RunSpec): Promise<'finished' | 'failed'> {
         groups[g.promptIndex]!.push(ro);
         generated.push(ro);
       }
-      const keep = objective.filter ? (objective.filter(groups, cfg) as TrainRollout[][]) : groups;
+      const keep = objective.filter ? callObjective(objective, stepNo, 'filter', () => objective.filter!(groups, cfg) as TrainRollout[][]) : groups;
       kept.push(...keep);
     }
     kept = kept.slice(0, P);
@@ -277,7 +298,7 @@ export async function trainRun(spec: RunSpec): Promise<'finished' | 'failed'> {
           const bad = firstNonFinite(l);
           if (bad >= 0) fail('logp', `non-finite policy log-prob (rollout ${j} of minibatch ${i}, token ${bad})`);
         });
-        const res = objective.loss(mb.rollouts, logp, cfg);
+        const res = callObjective(objective, stepNo, 'loss', () => objective.loss(mb.rollouts, logp, cfg));
         if (!Number.isFinite(res.loss)) fail('loss', `non-finite loss ${res.loss} (epoch ${e}, minibatch ${i})`);
         res.grad.forEach((g, j) => {
           const bad = firstNonFinite(g);
@@ -367,8 +388,8 @@ export async function trainRun(spec: RunSpec): Promise<'finished' | 'failed'> {
 }
 
 /** Marks a run failed in run.json, keeping its last good checkpoint and logs. */
-export function recordFailure(dir: string, err: NonFiniteError | Error, current: RunJson | null): void {
+export function recordFailure(dir: string, err: RunFailure, current: RunJson | null): void {
   if (!current) return;
-  const failure = err instanceof NonFiniteError ? { step: err.step, message: err.message, tensor: err.tensor } : { step: current.step + 1, message: err.message };
+  const failure = err instanceof NonFiniteError ? { step: err.step, message: err.message, tensor: err.tensor } : { step: err.step, message: err.message };
   writeJsonAtomic(join(dir, 'run.json'), { ...current, status: 'failed', failure, updatedAt: new Date().toISOString() });
 }

@@ -146,3 +146,14 @@ test('a non-finite loss fails only its own run, with a diagnostic, keeping its l
   const again = await runExperimentFile(p, { outputRoot: dirA, log: quiet });
   assert.deepEqual(again.runs.map((x) => x.status), ['skipped', 'skipped']);
 });
+
+test('an objective that throws fails only its own run, naming the step and the hook', async () => {
+  const p = experiment({ name: 'throws', objectives: [{ module: plugin, config: { throwAtStep: 2 } }, { id: 'grpo' }], checkpointEvery: 1, budget: { steps: 2 } });
+  const r = await runExperimentFile(p, { outputRoot: dirA, log: quiet });
+  assert.deepEqual(r.runs.map((x) => [x.run, x.status]), [['push-sampled-s1', 'failed'], ['grpo-s1', 'finished']]);
+  const rj = JSON.parse(readFileSync(join(dirA, 'throws', 'push-sampled-s1', 'run.json'), 'utf8'));
+  assert.equal(rj.failure.step, 2);
+  assert.match(rj.failure.message, /step 2, objective push-sampled: loss threw: cannot read properties of undefined/);
+  const state = JSON.parse(readFileSync(join(dirA, 'throws', 'push-sampled-s1', 'checkpoint', 'state.json'), 'utf8'));
+  assert.equal(state.step, 1);
+});
