@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { UsageError } from '../util/errors.ts';
 import { runExperimentFile, type ExperimentResult } from '../runs/runner.ts';
 import type { RunProgress } from '../runs/trainer.ts';
-import { compactTable } from '../runs/table.ts';
+import { compactTable } from '../runs/console-table.ts';
 
 function fmtTime(s: number): string {
   if (!Number.isFinite(s) || s < 0) return '--:--';

@@ -8,7 +8,7 @@ import { UsageError } from '../util/errors.ts';
 
 export type RunStatus = 'running' | 'finished' | 'failed' | 'unknown';
 
-export interface EvalRow {
+export interface LoadedEvalRow {
   step: number;
   rollouts?: number;
   tokens?: number;
@@ -51,7 +51,7 @@ export interface RunData {
   updatedAt?: string;
   finishedAt?: string;
   metrics: MetricRow[];
-  evals: EvalRow[];
+  evals: LoadedEvalRow[];
 }
 
 export interface BenchmarkFile {
@@ -59,7 +59,7 @@ export interface BenchmarkFile {
   data: unknown;
 }
 
-export interface Experiment {
+export interface LoadedExperiment {
   name: string;
   dir: string;
   config: unknown;
@@ -114,7 +114,7 @@ function readJsonl(path: string, warnings: string[]): { line: number; value: Rec
   return out;
 }
 
-function parseEval(path: string, line: number, v: Record<string, unknown>, warnings: string[]): EvalRow | undefined {
+function parseEval(path: string, line: number, v: Record<string, unknown>, warnings: string[]): LoadedEvalRow | undefined {
   const step = num(v.step);
   const benchmark = str(v.benchmark);
   if (step === undefined) {
@@ -125,7 +125,7 @@ function parseEval(path: string, line: number, v: Record<string, unknown>, warni
     warnings.push(`${path}:${line}: field "benchmark" missing or not a string; line skipped`);
     return undefined;
   }
-  const row: EvalRow = { step, benchmark };
+  const row: LoadedEvalRow = { step, benchmark };
   for (const f of ['rollouts', 'tokens', 'wallTime', 'n', 'k', 'temperature', 'avgAtK', 'majAtK', 'greedy', 'meanLength'] as const) {
     const x = num(v[f]);
     if (x !== undefined) row[f] = x;
@@ -173,7 +173,7 @@ function loadRun(dir: string, name: string, warnings: string[]): RunData {
   const evalPath = join(dir, 'eval.jsonl');
   const evals = readJsonl(evalPath, warnings)
     .map(({ line, value }) => parseEval(evalPath, line, value, warnings))
-    .filter((x): x is EvalRow => x !== undefined);
+    .filter((x): x is LoadedEvalRow => x !== undefined);
   const metricsPath = join(dir, 'metrics.jsonl');
   const metrics = readJsonl(metricsPath, warnings)
     .map(({ line, value }) => parseMetric(metricsPath, line, value, warnings))
@@ -205,7 +205,7 @@ function loadRun(dir: string, name: string, warnings: string[]): RunData {
 }
 
 /** Loads `results/<experiment>`; throws UsageError when it is not a results directory with runs. */
-export function loadExperiment(resultsDir: string): Experiment {
+export function loadExperiment(resultsDir: string): LoadedExperiment {
   const dir = resolve(resultsDir);
   if (!existsSync(dir)) throw new UsageError(`results directory not found: ${resultsDir}`);
   if (!statSync(dir).isDirectory()) throw new UsageError(`not a directory: ${resultsDir} (expected results/<experiment>)`);

@@ -3,8 +3,9 @@
 // bootstrap against ReNCE, compute totals, and chart specs (learning curves, training
 // dynamics, objective diagnostics). Everything here is pure and deterministic; rendering lives
 // in tables.ts, charts.ts and html/.
-import type { EvalRow, Experiment, MetricRow, RunData } from './load.ts';
-import { mean, meanCI, pairedBootstrap, type MeanCI, type PairedBootstrap } from './stats.ts';
+import type { LoadedEvalRow, LoadedExperiment, MetricRow, RunData } from './load.ts';
+import { mean, meanCI, type MeanCI } from '../util/stats.ts';
+import { pairedBootstrap, type PairedBootstrap } from './stats.ts';
 import type { ChartSpec, SeriesPoint } from './html/chart-config.js';
 import { Rng } from '../util/rng.ts';
 
@@ -15,7 +16,7 @@ export interface EvalMetric {
   /** Label with the number of samples filled in, e.g. 'avg@4'; `k` is null when benchmarks differ. */
   label(k: number | null): string;
   describe: string;
-  get(e: EvalRow): number | undefined;
+  get(e: LoadedEvalRow): number | undefined;
 }
 
 export const EVAL_METRICS: readonly EvalMetric[] = [
@@ -147,8 +148,8 @@ export function slug(s: string): string {
 }
 
 /** The evaluation with the largest step, per benchmark: a run's final (or latest) result. */
-export function finalEvals(run: RunData): Map<string, EvalRow> {
-  const out = new Map<string, EvalRow>();
+export function finalEvals(run: RunData): Map<string, LoadedEvalRow> {
+  const out = new Map<string, LoadedEvalRow>();
   for (const e of run.evals) {
     const cur = out.get(e.benchmark);
     if (!cur || e.step >= cur.step) out.set(e.benchmark, e);
@@ -177,7 +178,7 @@ function orderBy(names: string[], listed: string[], alphabetical: boolean): stri
   return names.map((k, i) => ({ k, i })).sort((a, b) => rank(a.k) - rank(b.k) || (alphabetical ? (a.k < b.k ? -1 : a.k > b.k ? 1 : 0) : a.i - b.i)).map((x) => x.k);
 }
 
-function buildRows(exp: Experiment): Row[] {
+function buildRows(exp: LoadedExperiment): Row[] {
   const byKey = new Map<string, RunData[]>();
   for (const r of exp.runs) {
     const list = byKey.get(r.key) ?? [];
@@ -233,7 +234,7 @@ function runNotes(rows: Row[]): string[] {
   return notes;
 }
 
-function kLabel(exp: Experiment, benchmarks: string[]): number | null {
+function kLabel(exp: LoadedExperiment, benchmarks: string[]): number | null {
   const ks = new Set<number>();
   for (const r of exp.runs) for (const e of finalEvals(r).values()) if (benchmarks.includes(e.benchmark) && e.k !== undefined) ks.add(e.k);
   return ks.size === 1 ? [...ks][0]! : null;
@@ -426,7 +427,7 @@ function buildDiagnostics(rows: Row[]): DiagnosticsGroup[] {
   return groups;
 }
 
-export function summarize(exp: Experiment, opts: { resamples?: number } = {}): Summary {
+export function summarize(exp: LoadedExperiment, opts: { resamples?: number } = {}): Summary {
   const rows = buildRows(exp);
   const seen: string[] = [];
   for (const r of exp.runs) for (const e of r.evals) if (!seen.includes(e.benchmark)) seen.push(e.benchmark);

@@ -5,7 +5,7 @@
 import type { Benchmark, Problem } from '../tasks/types.ts';
 import { Rng } from '../util/rng.ts';
 import type { RolloutEngine } from './rollout.ts';
-import { scoreSamples, type GradedSample } from './metrics.ts';
+import { scoreSamples, type GradedSample } from './pass-at-k.ts';
 
 export interface EvalPlan {
   k: number;

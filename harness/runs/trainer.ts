@@ -16,7 +16,7 @@ import type { Grader, Problem } from '../tasks/types.ts';
 import type { CharTokenizer } from '../tasks/tokenizer.ts';
 import { appendJsonlAtomic, writeJsonAtomic } from '../util/fs.ts';
 import { Rng } from '../util/rng.ts';
-import { mean } from '../report/stats.ts';
+import { mean } from '../util/stats.ts';
 import { packSequences, gatherResponse, scatterResponse, type PackedBatch } from './batch.ts';
 import { encodePrompt, type PromptStream } from './data.ts';
 import { evaluate, type EvalRow, type PreparedBenchmark } from './evaluate.ts';

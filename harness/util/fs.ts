@@ -4,13 +4,23 @@ import { closeSync, fsyncSync, mkdirSync, openSync, renameSync, writeSync, rmSyn
 import { dirname, basename, join } from 'node:path';
 
 export function writeFileAtomic(path: string, data: string | Uint8Array): void {
+  writeFileAtomicWith(path, (write) => write(typeof data === 'string' ? Buffer.from(data, 'utf8') : data));
+}
+
+/**
+ * The streaming form of writeFileAtomic: `fill` calls `write` with successive chunks (so a
+ * multi-GB file never has to exist in memory at once); the file appears under `path` only when
+ * all of it is on disk.
+ */
+export function writeFileAtomicWith(path: string, fill: (write: (chunk: Uint8Array) => void) => void): void {
   mkdirSync(dirname(path), { recursive: true });
   const tmp = join(dirname(path), `.${basename(path)}.${process.pid}.${Date.now()}.tmp`);
   const fd = openSync(tmp, 'w');
   try {
-    const buf = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
-    let off = 0;
-    while (off < buf.length) off += writeSync(fd, buf, off, buf.length - off);
+    fill((buf) => {
+      let off = 0;
+      while (off < buf.length) off += writeSync(fd, buf, off, buf.length - off);
+    });
     fsyncSync(fd);
   } catch (e) {
     closeSync(fd);

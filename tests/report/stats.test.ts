@@ -2,7 +2,8 @@
 // exact sign-flip test, checked against reference values and hand-enumerated distributions.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { meanCI, pairedBootstrap, quantileSorted, signFlipP, tCdf, tQuantile } from '../../harness/report/stats.ts';
+import { pairedBootstrap, quantileSorted, signFlipP } from '../../harness/report/stats.ts';
+import { meanCI, tCdf, tQuantile } from '../../harness/util/stats.ts';
 import { Rng } from '../../harness/util/rng.ts';
 
 const close = (a: number, b: number, tol: number, what: string) => assert.ok(Math.abs(a - b) <= tol, `${what}: ${a} vs ${b}`);

@@ -5,11 +5,11 @@
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
-import type { Experiment } from '../load.ts';
+import type { LoadedExperiment } from '../load.ts';
 import {
   EVAL_METRICS, MAX_POINTS, PARTIAL_MARK, type ComparisonTable, type Significance, type Summary,
 } from '../summary.ts';
-import type { MeanCI } from '../stats.ts';
+import type { MeanCI } from '../../util/stats.ts';
 import { formatCell, formatP, pct, seedCount, signedPct, significanceMethod, tableCaption } from '../tables.ts';
 import type { ChartSpec } from './chart-config.js';
 
@@ -120,7 +120,7 @@ function uniq(xs: (string | undefined)[]): string[] {
   return [...new Set(xs.filter((x): x is string => !!x))].sort();
 }
 
-function provenance(exp: Experiment, generator: string): string {
+function provenance(exp: LoadedExperiment, generator: string): string {
   const runs = exp.runs;
   const started = uniq(runs.map((r) => r.startedAt));
   const updated = uniq(runs.map((r) => r.updatedAt));
@@ -215,7 +215,7 @@ details summary { cursor:pointer; color:var(--accent); margin:12px 0 6px; }
 `;
 
 export interface PageInput {
-  exp: Experiment;
+  exp: LoadedExperiment;
   summary: Summary;
   /** e.g. 'rlbench 0.1.0'. */
   generator: string;

@@ -4,7 +4,7 @@
 // initialisation, paired by seed, with its own CI: the quick suite's science bar is
 // "gain > CI" for every objective.
 import type { SummaryRow } from './results.ts';
-import { mean, meanCI } from '../report/stats.ts';
+import { mean, meanCI } from '../util/stats.ts';
 
 const ci95 = (xs: readonly number[]): number => meanCI(xs).half;
 

@@ -1,7 +1,7 @@
 // pass@k, maj@k and avg@k against hand-computed values.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { passAtK, passAtKCurve, majorityCorrect, scoreSamples } from '../../harness/runs/metrics.ts';
+import { passAtK, passAtKCurve, majorityCorrect, scoreSamples } from '../../harness/runs/pass-at-k.ts';
 
 const close = (a: number, b: number, tol = 1e-12) => assert.ok(Math.abs(a - b) < tol, `${a} vs ${b}`);
 
@@ -45,7 +45,7 @@ test('scoreSamples: avg@k, pass@j and maj@k over problems', () => {
 });
 
 test('gainsOverSft: paired by seed, passes only above both CIs', async () => {
-  const { gainsOverSft, compactTable } = await import('../../harness/runs/table.ts');
+  const { gainsOverSft, compactTable } = await import('../../harness/runs/console-table.ts');
   const row = (objective: string, seed: number, avgAtK: number) => ({ run: `${objective}-s${seed}`, objective, seed, status: 'finished' as const, step: 1, rollouts: 0, tokens: 0, wallTime: 0, benchmark: 'b', n: 10, k: 4, avgAtK, passAt1: avgAtK, passAtK: avgAtK, majAtK: avgAtK, greedy: avgAtK, meanLength: 5 });
   const rows = [row('sft', 1, 0.2), row('sft', 2, 0.3), row('sft', 3, 0.25), row('a', 1, 0.3), row('a', 2, 0.4), row('a', 3, 0.35), row('b', 1, 0.25), row('b', 2, 0.3), row('b', 3, 0.2)];
   const g = gainsOverSft(rows, 'b');
