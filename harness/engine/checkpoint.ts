@@ -28,6 +28,8 @@ export async function saveCheckpoint(dir: string, config: PolicyConfig, params: 
   const pg = buildPolicyGraph(config, 'logprobs', 'float32', true);
   const init = new Map<(typeof pg.params)[number], ConstData>();
   pg.params.forEach((v, i) => init.set(v, params.subarray(specs[i]!.offset, specs[i]!.offset + specs[i]!.size)));
+  // Temperature 1 frozen in: the file computes the model's own log-probs, inputs as before.
+  init.set(pg.temperature!, Float32Array.of(1));
   const bytes = serializeGraph(pg.graph, { initializers: init, docString: `rlbench policy ${JSON.stringify(config)}` });
   // The ONNX file first: policy.json is written last, so its presence means a complete checkpoint.
   writeFileAtomic(join(dir, 'policy.onnx'), bytes);

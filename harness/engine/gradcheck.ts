@@ -26,7 +26,8 @@ export const GRADCHECK_CONFIG: PolicyConfig = { vocabSize: 7, contextLength: 8, 
  */
 export const GRADCHECK_TOLERANCE = 1e-6;
 
-export async function policyGradcheck(seed = 0, samples = 64, cfg: PolicyConfig = GRADCHECK_CONFIG): Promise<GradcheckResult> {
+/** `temperature` divides the logits (the sampling distribution's log-probs); 1 checks the plain model. */
+export async function policyGradcheck(seed = 0, samples = 64, cfg: PolicyConfig = GRADCHECK_CONFIG, temperature = 1): Promise<GradcheckResult> {
   const rng = new Rng(seed).fork('gradcheck');
   const specs = paramLayout(cfg);
   // GPT-2 init plus noise, so norms, attention and the head are far from their symmetric start.
@@ -52,6 +53,7 @@ export async function policyGradcheck(seed = 0, samples = 64, cfg: PolicyConfig 
       pos: new ort.Tensor('int32', pos, [B, Tm]),
       mask: new ort.Tensor('float64', Float64Array.from(mask), [B, 1, Tm, Tm]),
       weights: new ort.Tensor('float64', weights, [B, Tm]),
+      temperature: new ort.Tensor('float64', Float64Array.of(temperature), []),
     };
     for (const s of specs) feeds[s.name] = new ort.Tensor('float64', p.subarray(s.offset, s.offset + s.size), s.shape);
     const out = await sess.run(feeds);

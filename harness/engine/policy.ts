@@ -6,7 +6,7 @@ import { ort, createSession } from './session.ts';
 import { buildPolicyGraph, initParams, paramLayout, validateConfig, MASKED, type GraphKind } from './transformer.ts';
 import { serializeGraph } from './graph/serialize.ts';
 import { UsageError } from '../util/errors.ts';
-import type { EngineOptions, KvCache, ParamSpec, PolicyConfig, PolicyEngine, TokenBatch } from './types.ts';
+import type { EngineOptions, KvCache, LogprobOptions, ParamSpec, PolicyConfig, PolicyEngine, TokenBatch } from './types.ts';
 
 /**
  * Default cap on tokens per teacher-forced session.run. Measured on the reference policy
@@ -126,6 +126,13 @@ export class OrtPolicyEngine implements PolicyEngine {
     return { offsets, T, rowsPerRun: Math.max(1, Math.floor(maxTokens / T)) };
   }
 
+  /** The temperature feed of the teacher-forced graphs. */
+  private temperatureFeed(opts: LogprobOptions | undefined, where: string): ort.Tensor {
+    const T = opts?.temperature ?? 1;
+    if (!(typeof T === 'number' && Number.isFinite(T) && T > 0)) throw new UsageError(`${where}: temperature must be a finite number > 0, got ${T}`);
+    return new ort.Tensor('float32', Float32Array.of(T), []);
+  }
+
   /** Inputs for rows r0..r1 of the teacher-forced graphs: columns 0..T-2 predict columns 1..T-1. */
   private teacherFeeds(b: TokenBatch, offsets: Int32Array, r0: number, r1: number): Record<string, ort.Tensor> {
     const T = b.time - 1, n = r1 - r0;
@@ -144,10 +151,10 @@ export class OrtPolicyEngine implements PolicyEngine {
     };
   }
 
-  async logprobs(params: Float32Array, batch: TokenBatch): Promise<{ logp: Float32Array; entropy: Float32Array }> {
+  async logprobs(params: Float32Array, batch: TokenBatch, opts?: LogprobOptions): Promise<{ logp: Float32Array; entropy: Float32Array }> {
     const where = 'logprobs';
     const { offsets, T, rowsPerRun } = this.teacherPlan(batch, where);
-    const pf = this.paramFeeds(params, where);
+    const pf = { ...this.paramFeeds(params, where), temperature: this.temperatureFeed(opts, where) };
     const sess = await this.session('logprobs');
     const logp = new Float32Array(batch.batch * T);
     const entropy = new Float32Array(batch.batch * T);
@@ -165,14 +172,14 @@ export class OrtPolicyEngine implements PolicyEngine {
     return { logp, entropy };
   }
 
-  async gradWeightedLogprob(params: Float32Array, batch: TokenBatch, weights: Float32Array): Promise<{ grad: Float32Array; value: number }> {
+  async gradWeightedLogprob(params: Float32Array, batch: TokenBatch, weights: Float32Array, opts?: LogprobOptions): Promise<{ grad: Float32Array; value: number }> {
     const where = 'gradWeightedLogprob';
     const { offsets, T, rowsPerRun } = this.teacherPlan(batch, where);
     if (weights.length !== batch.batch * T) throw new UsageError(`${where}: weights has ${weights.length} values, expected batch*(time-1) = ${batch.batch}*${T}`);
     const w = Float32Array.from(weights);
     for (let r = 0; r < batch.batch; r++) w.fill(0, r * T, r * T + offsets[r]!);
     for (let i = 0; i < w.length; i++) if (!Number.isFinite(w[i]!)) throw new UsageError(`${where}: weights[${i}] is ${w[i]}`);
-    const pf = this.paramFeeds(params, where);
+    const pf = { ...this.paramFeeds(params, where), temperature: this.temperatureFeed(opts, where) };
     const sess = await this.session('grad');
     let grad: Float32Array | null = null;
     let value = 0;

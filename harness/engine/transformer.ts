@@ -83,12 +83,15 @@ export interface PolicyGraph {
   graph: Graph;
   params: Value[];
   specs: ParamSpec[];
+  /** The scalar temperature input of the teacher-forced graphs (logprobs, grad). */
+  temperature?: Value;
 }
 
 /**
  * Builds one of the policy graphs. Inputs (B, T symbolic; S = cache capacity in columns):
  *   params by name; ids, pos: int32 [B,T]; mask: additive [B,1,T,T] over the T fed columns;
- *   logprobs/grad: targets int32 [B,T]; grad: weights [B,T];
+ *   logprobs/grad: targets int32 [B,T], temperature [] (logits are divided by it: the log-probs
+ *   of the distribution that sampled, verl's convention); grad: weights [B,T];
  *   decode: cache_k{l}, cache_v{l} [B,H,S,dh] and mask_past [B,1,T,S] over the cached columns.
  * Outputs: logprobs: logp, entropy [B,T]; grad: value [], grad [nParams];
  *   prefill/decode: logits [B,V] at the last column, and k{l}, v{l} [B,H,T,dh] of the fed
@@ -159,19 +162,20 @@ export function buildPolicyGraph(cfg: PolicyConfig, kind: GraphKind, dtype: DTyp
     return { graph: g, params, specs };
   }
 
-  const logits = op.matmul(op.layerNorm(h, P['lnf.g']!, P['lnf.b']!), headT); // [B,T,V]
+  const temperature = g.input('temperature', dtype, []);
+  const logits = op.div(op.matmul(op.layerNorm(h, P['lnf.g']!, P['lnf.b']!), headT), temperature); // [B,T,V]
   const ls = op.logSoftmax(logits, -1); // once, for logp and entropy
   const targets = g.input('targets', 'int32', ['B', 'T']);
   const logp = op.squeeze(op.gatherElements(ls, op.unsqueeze(op.cast(targets, 'int64'), [-1]), 2), [-1]);
   if (kind === 'logprobs') {
     g.output(logp, 'logp');
     g.output(op.neg(op.reduceSum(op.mul(op.exp(ls), ls), [-1], false)), 'entropy');
-    return { graph: g, params, specs };
+    return { graph: g, params, specs, temperature };
   }
   const weights = g.input('weights', dtype, ['B', 'T']);
   const value = op.reduceSum(op.mul(weights, logp), null, false);
   g.output(value, 'value');
   const grads = gradients(g, value, params);
   g.output(op.concat(grads.map((d) => op.reshape(d, [-1])), 0), 'grad');
-  return { graph: g, params, specs };
+  return { graph: g, params, specs, temperature };
 }

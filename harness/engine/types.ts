@@ -61,19 +61,30 @@ export interface KvCache {
   readonly batch: number;
 }
 
+/** Options of the teacher-forced graphs. */
+export interface LogprobOptions {
+  /** Logits are divided by it before the softmax (verl's convention); default 1. Must be > 0. */
+  temperature?: number;
+}
+
 export interface PolicyEngine {
   readonly config: PolicyConfig;
   readonly paramCount: number;
   readonly params: readonly ParamSpec[];
   /** GPT-2 style initialisation, deterministic for a seed. */
   initParams(seed: number): Float32Array;
-  /** Teacher-forced log pi(tokens[:, t+1] | tokens[:, ..t]) and the entropy of that distribution, both [batch, time-1]. */
-  logprobs(params: Float32Array, batch: TokenBatch): Promise<{ logp: Float32Array; entropy: Float32Array }>;
+  /**
+   * Teacher-forced log pi_T(tokens[:, t+1] | tokens[:, ..t]) and the entropy of that
+   * distribution, both [batch, time-1], where pi_T = softmax(logits / T) is the distribution
+   * that sampling at temperature T draws from (default T = 1). Top-p is not applied (see README).
+   */
+  logprobs(params: Float32Array, batch: TokenBatch, opts?: LogprobOptions): Promise<{ logp: Float32Array; entropy: Float32Array }>;
   /**
    * Gradient w.r.t. params of sum_{b,t} weights[b,t] * logp[b,t] (weights [batch, time-1]),
-   * as a flat buffer laid out like params. The only backward pass any objective needs.
+   * logp at temperature opts.temperature as in logprobs(), as a flat buffer laid out like
+   * params. The only backward pass any objective needs.
    */
-  gradWeightedLogprob(params: Float32Array, batch: TokenBatch, weights: Float32Array): Promise<{ grad: Float32Array; value: number }>;
+  gradWeightedLogprob(params: Float32Array, batch: TokenBatch, weights: Float32Array, opts?: LogprobOptions): Promise<{ grad: Float32Array; value: number }>;
   /**
    * Feeds `batch` new columns (prefill when cache is null, one column per decode step after)
    * and returns next-token logits [batch.batch, vocabSize] at the last column plus the grown cache.

@@ -61,6 +61,7 @@ test('float32 engine gradient agrees with the float64 graph, and value = sum(w*l
   const feeds: Record<string, ort.Tensor> = {
     ids: new ort.Tensor('int32', ids, [B, T - 1]), targets: new ort.Tensor('int32', tg, [B, T - 1]), pos: new ort.Tensor('int32', pos, [B, T - 1]),
     mask: new ort.Tensor('float64', Float64Array.from(mask), [B, 1, T - 1, T - 1]), weights: new ort.Tensor('float64', Float64Array.from(w), [B, T - 1]),
+    temperature: new ort.Tensor('float64', Float64Array.of(1), []),
   };
   for (const s of paramLayout(cfg)) feeds[s.name] = new ort.Tensor('float64', Float64Array.from(p.subarray(s.offset, s.offset + s.size)), s.shape);
   const ref = (await sess.run(feeds)).grad!.data as Float64Array;
