@@ -3,7 +3,6 @@
 // and a multi-file checkpoint is swapped in by directory rename, so a crash at any moment leaves
 // either the previous checkpoint or the new one.
 import { execFileSync } from 'node:child_process';
-import { cpus } from 'node:os';
 import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { stringify } from 'csv-stringify/sync';
@@ -11,14 +10,16 @@ import type { PolicyConfig } from '../engine/types.ts';
 import { saveCheckpoint, loadCheckpoint } from '../engine/checkpoint.ts';
 import type { AdamWState } from '../engine/optim.ts';
 import { writeFileAtomic, writeJsonAtomic } from '../util/fs.ts';
+import { cpuInfo, cpuLabel } from '../util/machine.ts';
 import type { EvalRow } from './evaluate.ts';
+import type { ObjectiveState } from '../../objectives/types.ts';
 
 export type RunStatus = 'running' | 'finished' | 'failed';
 
 export interface RunJson {
   experiment: string;
   run: string;
-  objective: { id: string; title: string; reference: string; config: unknown; name?: string; module?: string };
+  objective: { id: string; title: string; reference: string; config: unknown; name?: string; module?: string; metricLabels?: Record<string, string> };
   seed: number;
   status: RunStatus;
   failure?: { step: number; message: string; tensor?: string };
@@ -32,6 +33,8 @@ export interface RunJson {
   provider: string;
   threads?: number;
   cpu: string;
+  /** The CPU's instruction-set extensions that pick ONNX Runtime's kernels (harness/util/machine.ts). */
+  isa?: string;
   sft?: { hash: string; dir: string };
   startedAt: string;
   updatedAt: string;
@@ -50,7 +53,7 @@ function ortVersion(): string {
   }
 }
 
-export function environment(): { versions: Record<string, string>; gitCommit: string | null; cpu: string } {
+export function environment(): { versions: Record<string, string>; gitCommit: string | null; cpu: string; isa: string } {
   let gitCommit: string | null = null;
   try {
     gitCommit = execFileSync('git', ['rev-parse', 'HEAD'], { cwd: new URL('../..', import.meta.url), stdio: ['ignore', 'pipe', 'ignore'] })
@@ -59,11 +62,12 @@ export function environment(): { versions: Record<string, string>; gitCommit: st
   } catch {
     gitCommit = null;
   }
-  const cpuList = cpus();
+  const cpu = cpuInfo();
   return {
     versions: { rlbench: RLBENCH_VERSION, node: process.version, onnxruntime: ortVersion() },
     gitCommit,
-    cpu: `${cpuList[0]?.model ?? 'unknown'} × ${cpuList.length}`,
+    cpu: cpuLabel(cpu),
+    isa: cpu.isa,
   };
 }
 
@@ -99,9 +103,13 @@ export interface TrainState {
   step: number;
   /** Position in the seed's prompt stream. */
   cursor: number;
+  /** Position in the seed's refill stream (a filtering objective's extra prompts). */
+  refillCursor: number;
   rollouts: number;
   tokens: number;
   wallTime: number;
+  /** The objective's state across steps (e.g. an adaptive KL coefficient), when it has one. */
+  objectiveState?: ObjectiveState;
 }
 
 export async function saveRunCheckpoint(runDir: string, config: PolicyConfig, params: Float32Array, opt: AdamWState, state: TrainState): Promise<void> {
@@ -133,8 +141,9 @@ export async function loadRunCheckpoint(runDir: string): Promise<{ params: Float
   const moments = new Float32Array(buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.byteLength));
   const n = raw.optimizer.size;
   if (moments.length !== 2 * n || params.length !== n) throw new Error(`${dir}: optimizer state holds ${moments.length} values for ${params.length} parameters`);
-  const { step, cursor, rollouts, tokens, wallTime } = raw;
-  return { params, opt: { t: raw.optimizer.t, m: moments.slice(0, n), v: moments.slice(n) }, state: { step, cursor, rollouts, tokens, wallTime } };
+  const { step, cursor, refillCursor = 0, rollouts, tokens, wallTime, objectiveState } = raw;
+  const state: TrainState = { step, cursor, refillCursor, rollouts, tokens, wallTime, ...(objectiveState ? { objectiveState } : {}) };
+  return { params, opt: { t: raw.optimizer.t, m: moments.slice(0, n), v: moments.slice(n) }, state };
 }
 
 /** Run directories of an experiment (those holding a run.json), sorted by name. */

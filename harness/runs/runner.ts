@@ -116,6 +116,7 @@ export async function runExperiment(exp: Experiment, objectives: ResolvedObjecti
       provider: exp.execution.provider,
       threads: exp.execution.threads,
       cpu: env.cpu,
+      isa: env.isa,
       sft: { hash: sft.info.hash, dir: sft.dir },
     };
     const plan = { k: exp.eval.k, temperature: exp.eval.temperature, topP: exp.eval.topP, greedy: exp.eval.greedy, maxTokens: evalMaxTokens };
@@ -173,7 +174,10 @@ export async function runExperiment(exp: Experiment, objectives: ResolvedObjecti
           run,
           objective: o.objective,
           objectiveConfig: o.config,
-          objectiveInfo: { id: o.objective.id, title: o.objective.title, reference: o.objective.reference, config: o.config, name: o.name, ...(entry.module ? { module: entry.module } : {}) },
+          objectiveInfo: {
+            id: o.objective.id, title: o.objective.title, reference: o.objective.reference, config: o.config, name: o.name,
+            ...(entry.module ? { module: entry.module } : {}), ...(o.objective.metricLabels ? { metricLabels: o.objective.metricLabels } : {}),
+          },
           seed,
           policy,
           rollout,

@@ -23,6 +23,8 @@ export interface GradeResult {
 export interface Grader {
   id: string;
   grade(response: string, gold: string): GradeResult;
+  /** Whether two extracted answers are the same answer (maj@k votes by this). */
+  equivalent?(a: string, b: string): boolean;
 }
 
 export interface Benchmark {
