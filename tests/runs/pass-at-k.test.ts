@@ -61,6 +61,9 @@ test('gainsOverSft: paired by seed, passes only above both CIs', async () => {
   const t = compactTable(rows);
   assert.match(t, /\| sft \| 3 \| 25\.0 ± 12\.4 \|/);
   assert.match(t, /\| a \| 3 \| 35\.0 ± 12\.4 \| \+10\.0 ± 0\.0 \|/);
+  // The usual case: every seed's SFT row is the same evaluation, so it is shown once (n = 1).
+  const same = [row('sft', 1, 0.25), row('sft', 2, 0.25), row('sft', 3, 0.25), row('a', 1, 0.3), row('a', 2, 0.4), row('a', 3, 0.35)];
+  assert.match(compactTable(same), /\| sft \| 1 \| 25\.0 \|  \|/);
 });
 
 test('pass@1 is avg@k exactly (so reports show avg@k only)', () => {
