@@ -107,6 +107,7 @@ export const rence: Objective<RenceConfig> = {
     posteriorPos: 'mean NCE posterior of the positives',
     scorePosMean: 'mean score, positives',
     scoreNegMean: 'mean score, negatives',
+    scoreAbsMean: 'mean |score| (0 when l = o: fixed weights)',
     marginMean: 'mean margin of the positives',
     groupsUsed: 'groups used',
     groupsSkipped: 'groups skipped (no positive, no negative, or easy)',
@@ -206,6 +207,7 @@ export function renceLoss(batch: readonly Rollout[], logp: readonly TokenValues[
   let negCount = 0;
   let scorePos = 0;
   let scoreNeg = 0;
+  let scoreAbs = 0;
   let marginSum = 0;
   for (const { pos, neg } of used) {
     const lseN = lseOver(a, neg);
@@ -241,9 +243,13 @@ export function renceLoss(batch: readonly Rollout[], logp: readonly TokenValues[
     negCount += neg.length;
     for (const p of pos) {
       scorePos += s[p];
+      scoreAbs += Math.abs(s[p]);
       marginSum += margin[p];
     }
-    for (const j of neg) scoreNeg += s[j];
+    for (const j of neg) {
+      scoreNeg += s[j];
+      scoreAbs += Math.abs(s[j]);
+    }
   }
   const grad = zeroGrads(batch);
   for (const { pos, neg } of used) {
@@ -281,6 +287,8 @@ export function renceLoss(batch: readonly Rollout[], logp: readonly TokenValues[
   metrics.nceLoss = nce;
   metrics.scorePosMean = posCount ? scorePos / posCount : 0;
   metrics.scoreNegMean = negCount ? scoreNeg / negCount : 0;
+  // 0 exactly at l = o; how far from 0 says how much the NCE scores act on the weights.
+  metrics.scoreAbsMean = posCount + negCount ? scoreAbs / (posCount + negCount) : 0;
   metrics.marginMean = posCount ? marginSum / posCount : 0;
   if (haveRef) metrics.klK3 = klK3;
   if (cfg.klCoef > 0) metrics.klCoef = beta;
