@@ -63,7 +63,7 @@ export function registerProbeCommands(program: Command): void {
           ...result.objectives.map((o) => `${o.name.padEnd(w)}  ${o.correct.mean.toFixed(4).padStart(16)}  ${o.incorrect.mean.toFixed(4).padStart(18)}  ${o.contrast.toFixed(3).padStart(8)}  ${o.gradNorm.toExponential(3)}`),
           'gradient cosines:',
           ...result.cosine.map((row, i) => `${names[i]!.padEnd(w)}  ${row.map((c) => (c === null ? '   –  ' : c.toFixed(3).padStart(6))).join(' ')}`),
-          `written: ${relative(process.cwd(), out) || out} (rlbench report adds it as a section)`,
+          `written: ${relative(process.cwd(), out).startsWith('..') ? out : relative(process.cwd(), out)} (rlbench report adds it as a section)`,
         ];
         process.stdout.write(lines.join('\n') + '\n');
       } finally {

@@ -598,7 +598,7 @@ export function summarize(exp: LoadedExperiment, opts: SummaryOptions = {}): Sum
   for (const t of tables.slice(0, 1)) {
     for (const { row, cells } of t.rows) {
       const avg = cells[cells.length - 1];
-      const seedsWithEval = row.runs.filter((r) => r.evals.length > 0).length;
+      const seedsWithEval = row.measured.filter((r) => r.evals.length > 0).length;
       if ((avg?.values.length ?? 0) < seedsWithEval) {
         notes.push(`${row.title}: the Average uses only the seeds evaluated on every benchmark (${avg?.values.length ?? 0} of ${seedsWithEval}).`);
       }

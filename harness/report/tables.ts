@@ -30,7 +30,8 @@ export function seedCount(t: ComparisonTable, i: number): number {
 export function tableCaption(t: ComparisonTable, s: Pick<Summary, 'comparison' | 'rows'>): string {
   const sftOnce = s.rows.some((r) => r.isSft && r.measured.length === 1 && r.runs.length > 1);
   return `${t.label}: accuracy (%), ${s.comparison.describe}. Mean ± 95% CI over seeds (Student's t); in parentheses, ± the 95% interval due to the finite benchmark ` +
-    `(1.96 × the standard error over problems, from the per-problem outcomes), so seed noise and benchmark noise can be told apart.` +
+    `(1.96 × the standard error over problems, from the per-problem outcomes), so seed noise and benchmark noise can be told apart; ` +
+    `it bounds a row's level, while differences between rows, measured on the same problems with the same sampling draws, carry less of it.` +
     `${sftOnce ? ' The SFT initialisation is one checkpoint evaluated once (every seed starts from it): n = 1, no seed interval.' : ''}` +
     ` Best per column in bold; Average = mean over benchmarks per seed, then CI over seeds. pass@1 equals avg@k and is not shown separately.`;
 }

@@ -82,6 +82,7 @@ test('the SFT row is one checkpoint evaluated once: n = 1, shown without a seed 
   assert.match(md, /\| SFT init \| 1 \| 50\.0 \(±40\.0\) \| 50\.0 \(±40\.0\) \|/);
   assert.match(md, /\| GRPO \| 3 \| \*\*65\.0 ± 12\.4\*\* \|/, 'the objective keeps its CI over 3 seeds (no per-problem data: no benchmark interval)');
   assert.ok(s.tables[0]!.label === 'avg@2');
+  assert.deepEqual(s.notes, [], 'one measurement is not "the Average uses 1 of 3 seeds"');
 });
 
 test('benchmark noise: 1.96 × the standard error over problems of the seed-averaged per-problem values, by hand', () => {

@@ -105,7 +105,7 @@ function significanceTable(sig: Significance, s: Summary, first: boolean): strin
     const cls = x.pT < 0.05 && x.pSignFlip < 0.05 ? (x.meanDiff > 0 ? 'pos' : 'neg') : '';
     return `<tr><td class="l">${rowName(r.row.title, r.row.partial)}</td><td>${x.n}</td><td class="${cls}">${esc(signedPct(x.meanDiff))}</td><td>[${esc(signedPct(x.lo))}, ${esc(signedPct(x.hi))}]</td><td>${esc(formatP(x.pT))}</td><td>${esc(formatP(x.pSignFlip))}</td><td>${esc(formatP(x.minPSignFlip))}</td><td>${x.bootstrap ? esc(formatP(x.bootstrap.p)) : 'n/a'}</td></tr>`;
   }).join('\n');
-  return `<table class="cmp" ${attrs}><caption>Average ${esc(label)}: objective − ${esc(sig.baseline.title)}, in percentage points</caption>
+  return `<table class="cmp sig" ${attrs}><caption>Average ${esc(label)}: objective − ${esc(sig.baseline.title)}, in percentage points</caption>
 <thead><tr><th class="l">Objective</th><th>Paired seeds</th><th>Mean difference (pp)</th><th>95% t interval (pp)</th><th>p, paired t-test</th><th>p, exact sign-flip</th><th>smallest p, sign-flip</th><th>p, bootstrap (≥ 10 seeds)</th></tr></thead>
 <tbody>${rows}</tbody></table>`;
 }
@@ -212,6 +212,7 @@ figure.chart { margin:0; border:1px solid var(--line); border-radius:8px; paddin
 .canvas-box { position:relative; height:320px; } .small .canvas-box { height:240px; }
 table.kv { border-collapse:collapse; font-size:14px; } table.kv th, table.kv td { padding:4px 12px 4px 0; vertical-align:top; border-bottom:1px solid var(--line); }
 table.kv th { color:var(--muted); font-weight:500; }
+table.sig thead th { white-space:normal; max-width:130px; vertical-align:bottom; }
 table.heatmap td { min-width:72px; text-align:center; } table.heatmap thead th { white-space:normal; max-width:120px; }
 pre { background:var(--panel); border:1px solid var(--line); border-radius:6px; padding:10px; overflow-x:auto; max-height:480px; }
 details summary { cursor:pointer; color:var(--accent); margin:12px 0 6px; }
