@@ -3,7 +3,7 @@
 // layout). Both written atomically; loading returns the exact bytes that were saved.
 import { readFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { buildPolicyGraph, paramLayout, validateConfig } from './transformer.ts';
+import { buildPolicyGraph, paramLayout, validateConfig } from './models/gpt.ts';
 import { serializeGraph, readInitializers } from './graph/serialize.ts';
 import { writeFileAtomic, writeJsonAtomic } from '../util/fs.ts';
 import { UsageError } from '../util/errors.ts';

@@ -2,7 +2,7 @@
 // differences, in float64, for a small random policy with left-padded rows. Used by
 // `rlbench engine gradcheck` and the engine tests.
 import { createSession, ort } from './session.ts';
-import { buildPolicyGraph, initParams, paramLayout } from './transformer.ts';
+import { buildPolicyGraph, initParams, paramLayout } from './models/gpt.ts';
 import { serializeGraph } from './graph/serialize.ts';
 import { positionsAndMask } from './policy.ts';
 import { Rng } from '../util/rng.ts';

@@ -3,7 +3,7 @@
 // the graphs leave out: input validation, shifting tokens into inputs/targets, positions and
 // attention masks from left-padding offsets, and the KV cache between decode steps.
 import { ort, createSession } from './session.ts';
-import { buildPolicyGraph, initParams, paramLayout, validateConfig, MASKED, type GraphKind } from './transformer.ts';
+import { buildPolicyGraph, initParams, paramLayout, validateConfig, MASKED, type GraphKind } from './models/gpt.ts';
 import { serializeGraph } from './graph/serialize.ts';
 import { UsageError } from '../util/errors.ts';
 import type { EngineOptions, KvCache, ParamSpec, PolicyConfig, PolicyEngine, TokenBatch } from './types.ts';

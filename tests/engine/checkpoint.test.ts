@@ -9,7 +9,7 @@ import { createPolicyEngine, positionsAndMask } from '../../harness/engine/polic
 import { saveCheckpoint, loadCheckpoint } from '../../harness/engine/checkpoint.ts';
 import { ort } from '../../harness/engine/session.ts';
 import onnxProto from 'onnx-proto';
-import { paramLayout } from '../../harness/engine/transformer.ts';
+import { paramLayout } from '../../harness/engine/models/gpt.ts';
 import { Rng } from '../../harness/util/rng.ts';
 import type { PolicyConfig } from '../../harness/engine/types.ts';
 

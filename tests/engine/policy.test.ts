@@ -4,7 +4,7 @@ import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createPolicyEngine, positionsAndMask } from '../../harness/engine/policy.ts';
 import { policyGradcheck } from '../../harness/engine/gradcheck.ts';
-import { buildPolicyGraph, paramLayout } from '../../harness/engine/transformer.ts';
+import { buildPolicyGraph, paramLayout } from '../../harness/engine/models/gpt.ts';
 import { createSession, ort } from '../../harness/engine/session.ts';
 import { serializeGraph } from '../../harness/engine/graph/serialize.ts';
 import { UsageError } from '../../harness/util/errors.ts';

@@ -4,12 +4,12 @@
 // prefill/decode step with a KV cache. Parameters are graph inputs, so one compiled session
 // serves any weights. Masks and positions are inputs too (built in TS from left-padding
 // offsets), which keeps integer bookkeeping out of the graphs.
-import { Graph, type DType, type Value } from './graph/builder.ts';
-import * as op from './graph/ops.ts';
-import { gradients } from './autodiff/gradients.ts';
-import { Rng } from '../util/rng.ts';
-import { UsageError } from '../util/errors.ts';
-import type { ParamSpec, PolicyConfig } from './types.ts';
+import { Graph, type DType, type Value } from '../graph/builder.ts';
+import * as op from '../graph/ops.ts';
+import { gradients } from '../autodiff/gradients.ts';
+import { Rng } from '../../util/rng.ts';
+import { UsageError } from '../../util/errors.ts';
+import type { ParamSpec, PolicyConfig } from '../types.ts';
 
 export type GraphKind = 'logprobs' | 'grad' | 'prefill' | 'decode';
 
