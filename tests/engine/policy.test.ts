@@ -45,10 +45,27 @@ function logSoftmaxAt(logits: Float32Array, row: number, V: number, k: number): 
   return logits[row * V + k]! - m - Math.log(s);
 }
 
-test('whole-policy gradient of sum(w*logp) matches finite differences (float64)', async () => {
+test('whole-policy gradient of sum(w*logp) matches finite differences (float64), also at a temperature', async () => {
   const r = await policyGradcheck(3, 48);
   assert.ok(r.ok, `max relative error ${r.maxRelErr} > ${r.tolerance} (${r.worst})`);
   assert.equal(r.checked, 48);
+  const t = await policyGradcheck(4, 32, undefined, 0.5);
+  assert.ok(t.ok && t.temperature === 0.5, `at T = 0.5: max relative error ${t.maxRelErr} (${t.worst})`);
+});
+
+test('log-probs at a temperature are log-softmax(logits / T), entropy included', async () => {
+  const p = noisyParams(6);
+  const tokens = Int32Array.from([1, 5, 7, 2, 9, 4]);
+  const T = 0.6;
+  const { logp, entropy } = await engine.logprobs(p, { tokens, batch: 1, time: 6 }, { temperature: T });
+  for (let c = 0; c < 5; c++) {
+    const { logits } = await dec(engine, p, null, { tokens: tokens.subarray(0, c + 1), batch: 1, time: c + 1 });
+    const scaled = logits.map((x) => x / T);
+    assert.ok(Math.abs(logSoftmaxAt(scaled, 0, cfg.vocabSize, tokens[c + 1]!) - logp[c]!) < 1e-4);
+    assert.ok(Math.abs(entropyAt(scaled, 0, cfg.vocabSize) - entropy[c]!) < 1e-4);
+  }
+  const one = await engine.logprobs(p, { tokens, batch: 1, time: 6 });
+  assert.deepEqual((await engine.logprobs(p, { tokens, batch: 1, time: 6 }, { temperature: 1 })).logp, one.logp, 'T = 1 is the default, bit for bit');
 });
 
 test('float32 engine gradient agrees with the float64 graph, and value = sum(w*logp)', async () => {
@@ -179,6 +196,15 @@ test('bad input is rejected with a message naming what and where', async () => {
   await assert.rejects(dec(engine, p, null, { tokens: new Int32Array(25), batch: 1, time: 25 }), /row 0 reaches position 24, beyond the context length 24/);
   await assert.rejects(createPolicyEngine({ ...cfg, nHeads: 3 }), /dModel \(16\) must be divisible by nHeads \(3\)/);
   await assert.rejects(createPolicyEngine({ ...cfg, nLayers: 0 }), /policy config: nLayers must be a positive integer, got 0/);
+  const one = { tokens: Int32Array.from([1, 2]), batch: 1, time: 2 };
+  await assert.rejects(engine.logprobs(p, one, { temperature: 0 }), /logprobs: temperature must be a positive number, got 0/);
+  await assert.rejects(engine.decode(p, null, one, { temperature: 1 }), /decode: sampling at temperature 1 needs one uniform per row \(1\), got none/);
+  await assert.rejects(engine.decode(p, null, one, { temperature: 1, uniforms: [1] }), /uniforms\[0\] = 1 must be in \[0, 1\)/);
+  await assert.rejects(engine.decode(p, null, one, { temperature: 1, topP: 0, uniforms: [0.5] }), /topP must be in \(0, 1\], got 0/);
+  await assert.rejects(engine.decode(p, null, one, { temperature: -1 }), /temperature must be a number >= 0, got -1/);
+  const wide = await createPolicyEngine({ ...cfg, vocabSize: 5000 }, { threads: 1 });
+  await assert.rejects(wide.decode(wide.initParams(0), null, one, { temperature: 0 }, { logits: true }), /raw logits are only returned for vocabularies up to 4096 \(this one has 5000\)/);
+  await wide.release();
 });
 
 test('decode past one cache chunk (capacity growth) still matches teacher forcing; a consumed cache is refused', async () => {
