@@ -18,9 +18,10 @@ import type { DecodeOptions, DecodeResult, EngineOptions, KvCache, LogprobOption
 export const DEFAULT_MAX_BATCH_TOKENS = 2048;
 
 /**
- * The default for a vocabulary: 2048 tokens, or fewer so that one [tokens, vocab] float32
- * tensor stays within 256 MiB (the log-prob graphs hold a few of them: logits, log-softmax,
- * and in the backward pass their gradients). 441 tokens at Qwen's 151,936.
+ * The teacher-forced default for a vocabulary: 2048 tokens, or fewer so that one
+ * [tokens, vocab] float32 tensor stays within 256 MiB (the log-prob graphs hold a few of them:
+ * logits, log-softmax, and in the backward pass their gradients). 441 tokens at Qwen's 151,936.
+ * Prefill makes logits for the last column only and keeps 2048.
  */
 export function defaultMaxBatchTokens(vocabSize: number): number {
   return Math.max(64, Math.min(DEFAULT_MAX_BATCH_TOKENS, Math.floor(2 ** 26 / vocabSize)));
@@ -118,7 +119,9 @@ export class OrtPolicyEngine implements PolicyEngine {
   readonly params: readonly ParamSpec[];
   readonly paramCount: number;
   readonly shape: PolicyShape;
+  /** Tokens per teacher-forced run (vocabulary-aware default) and per prefill run (which makes logits for the last column only). */
   private readonly maxBatchTokens: number;
+  private readonly maxPrefillTokens: number;
   private readonly constantFeeds: Record<string, ort.Tensor>;
   private sessions = new Map<string, Promise<ort.InferenceSession>>();
   private released = false;
@@ -131,6 +134,7 @@ export class OrtPolicyEngine implements PolicyEngine {
     const mbt = opts.maxBatchTokens;
     if (mbt !== undefined && !(Number.isInteger(mbt) && mbt >= 1)) throw new UsageError(`engine: maxBatchTokens must be a positive integer, got ${mbt}`);
     this.maxBatchTokens = mbt ?? defaultMaxBatchTokens(config.vocabSize);
+    this.maxPrefillTokens = mbt ?? DEFAULT_MAX_BATCH_TOKENS;
     this.params = policyParamLayout(config);
     const last = this.params[this.params.length - 1]!;
     this.paramCount = last.offset + last.size;
@@ -292,7 +296,7 @@ export class OrtPolicyEngine implements PolicyEngine {
     const pf = this.paramFeeds(params, where);
     const sess = await this.session('prefill', plan.mode);
     const fetches = this.fetches(withLogits);
-    const rowsPerRun = Math.max(1, Math.floor(this.maxBatchTokens / Tn));
+    const rowsPerRun = Math.max(1, Math.floor(this.maxPrefillTokens / Tn));
     for (let r0 = 0; r0 < B; r0 += rowsPerRun) {
       const r1 = Math.min(B, r0 + rowsPerRun), n = r1 - r0;
       const { pos, mask } = positionsAndMask(n, 0, Tn, offsets.subarray(r0, r1), this.config.contextLength, where);
