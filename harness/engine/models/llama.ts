@@ -60,7 +60,6 @@ export function llamaTrunk(cfg: LlamaConfig, x: TrunkInputs): Trunk {
   const G = H / KV, half = hd / 2;
   const cached = x.kind === 'prefill' || x.kind === 'decode';
   const eps = cfg.rmsNormEps;
-  const param = (name: string): Value | undefined => P[name];
   /** y = x W^T (+ b) with W in [out, in] layout. */
   const linear = (a: Value, name: string, bias: boolean) => {
     const y = op.matmul(a, op.transpose(P[`${name}.weight`]!, [1, 0]));
@@ -90,8 +89,8 @@ export function llamaTrunk(cfg: LlamaConfig, x: TrunkInputs): Trunk {
     let k = op.reshape(linear(a, pre + 'self_attn.k_proj', cfg.qkvBias), [0, 0, KV, hd]);
     const v0 = op.reshape(linear(a, pre + 'self_attn.v_proj', cfg.qkvBias), [0, 0, KV, hd]);
     if (cfg.qkNorm) {
-      q = op.rmsNorm(q, param(pre + 'self_attn.q_norm.weight')!, eps);
-      k = op.rmsNorm(k, param(pre + 'self_attn.k_norm.weight')!, eps);
+      q = op.rmsNorm(q, P[pre + 'self_attn.q_norm.weight']!, eps);
+      k = op.rmsNorm(k, P[pre + 'self_attn.k_norm.weight']!, eps);
     }
     q = rope(q);
     k = rope(k);
