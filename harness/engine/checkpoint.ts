@@ -3,24 +3,27 @@
 // layout). Both written atomically; loading returns the exact bytes that were saved.
 import { readFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { buildPolicyGraph, paramLayout, validateConfig } from './transformer.ts';
+import { paramLayout, validateConfig } from './models/gpt.ts';
+import { buildPolicyGraph } from './policy-graph.ts';
 import { serializeGraph, readInitializers } from './graph/serialize.ts';
 import { writeFileAtomic, writeJsonAtomic } from '../util/fs.ts';
 import { UsageError } from '../util/errors.ts';
 import type { ConstData } from './graph/builder.ts';
-import type { ParamSpec, PolicyConfig } from './types.ts';
+import { isLlamaConfig, type GptConfig, type ParamSpec, type PolicyConfig } from './types.ts';
 
 export const CHECKPOINT_FORMAT = 'rlbench-policy/1';
 
 interface CheckpointJson {
   format: string;
-  config: PolicyConfig;
+  config: GptConfig;
   paramCount: number;
   params: ParamSpec[];
   onnx: string;
 }
 
 export async function saveCheckpoint(dir: string, config: PolicyConfig, params: Float32Array): Promise<void> {
+  // This format holds the built-in GPT; Llama-family policies are saved as Hugging Face safetensors.
+  if (isLlamaConfig(config)) throw new UsageError('saveCheckpoint: rlbench-policy checkpoints hold GPT policies only; save Llama-family (llama, qwen2, qwen3) policies as Hugging Face safetensors');
   validateConfig(config);
   const specs = paramLayout(config);
   const count = specs[specs.length - 1]!.offset + specs[specs.length - 1]!.size;
@@ -35,7 +38,7 @@ export async function saveCheckpoint(dir: string, config: PolicyConfig, params: 
   writeJsonAtomic(join(dir, 'policy.json'), meta);
 }
 
-export async function loadCheckpoint(dir: string): Promise<{ config: PolicyConfig; params: Float32Array }> {
+export async function loadCheckpoint(dir: string): Promise<{ config: GptConfig; params: Float32Array }> {
   const jsonPath = join(dir, 'policy.json');
   if (!existsSync(jsonPath)) throw new UsageError(`loadCheckpoint: ${jsonPath} not found (not a checkpoint folder)`);
   let meta: CheckpointJson;
