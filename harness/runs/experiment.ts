@@ -129,7 +129,7 @@ function describeError(e: ErrorObject): string {
     case 'enum':
       return `${fieldPath(e.instancePath)}: must be one of ${(params.allowedValues as unknown[]).map((v) => JSON.stringify(v)).join(', ')}, got ${JSON.stringify(e.data)}`;
     case 'maximum':
-      // The schema's maximums bound what a run allocates (README: "Limits").
+      // The schema's maximums bound what a run allocates (README: "Reliability").
       return `${fieldPath(e.instancePath)}: at most ${params.limit} allowed (a resource limit), got ${JSON.stringify(e.data)}`;
     case 'maxItems':
       return `${fieldPath(e.instancePath)}: at most ${params.limit} entries allowed, got ${(e.data as unknown[]).length}`;

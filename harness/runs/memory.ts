@@ -5,6 +5,8 @@
 // It is an estimate, itemised so a user can see what to shrink; it errs on the generous side.
 import { freemem, totalmem } from 'node:os';
 import { readFileSync } from 'node:fs';
+import { isLlamaConfig, type PolicyConfig } from '../engine/types.ts';
+import { policyParamLayout, policyShape } from '../engine/policy-graph.ts';
 
 export interface ModelShape {
   paramCount: number;
@@ -20,6 +22,16 @@ export interface ModelShape {
   mlpHidden: number;
   /** Matrices of width mlpHidden per layer: 2 for a GELU MLP, 3 for SwiGLU. */
   mlpMatrices: number;
+}
+
+/** The ModelShape of any policy the engine builds (the GPT here, or a Llama-family model). */
+export function modelShapeOf(cfg: PolicyConfig): ModelShape {
+  const layout = policyParamLayout(cfg);
+  const last = layout[layout.length - 1]!;
+  const { vocabSize, nLayers, kvHeads, headDim } = policyShape(cfg);
+  const common = { paramCount: last.offset + last.size, vocabSize, nLayers, kvDim: kvHeads * headDim };
+  if (isLlamaConfig(cfg)) return { ...common, dModel: cfg.hiddenSize, nHeads: cfg.nHeads, mlpHidden: cfg.intermediateSize, mlpMatrices: 3 };
+  return { ...common, dModel: cfg.dModel, nHeads: cfg.nHeads, mlpHidden: cfg.mlpRatio * cfg.dModel, mlpMatrices: 2 };
 }
 
 export interface WorkShape {
