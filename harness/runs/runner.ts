@@ -128,7 +128,7 @@ interface PlannedRun {
   run: string;
 }
 
-/** Everything the steps share: the validated inputs (step 1) and the engines (from step 3 on). */
+/** What the steps share: the validated inputs of step 1. */
 interface Context {
   exp: Experiment;
   objectives: ResolvedObjective[];
@@ -167,7 +167,7 @@ export async function runExperiment(exp: Experiment, objectives: ResolvedObjecti
     tracker.phase = 'sft-rows';
     const initialEval = await sftRows(ctx, rollout, sft, base); // 4
     tracker.phase = 'runs';
-    const runs = await trainRuns(ctx, policy, rollout, sft, base, initialEval, tracker); // 5
+    const runs = await trainRuns(ctx, { policy, rollout, sft, base, initialEval }, tracker); // 5
     tracker.phase = 'summaries';
     const summary = await rebuildSummaries(ctx); // 6
     tracker.phase = 'done';
@@ -390,16 +390,17 @@ async function sftRows(ctx: Context, rollout: RolloutEngine, sft: SftResult, bas
 
 // 5. ------------------------------------------------------------------------------------------
 
-async function trainRuns(
-  ctx: Context,
-  policy: PolicyEngine,
-  rollout: RolloutEngine,
-  sft: SftResult,
-  base: RunJsonBase,
-  initialEval: Map<number, EvalRow[]>,
-  tracker: RunTracker,
-): Promise<ExperimentResult['runs']> {
-  const stream = new Map<number, PromptStream>();
+/** What every run is trained with: the shared engines, the SFT start and the per-seed SFT rows. */
+interface Trained {
+  policy: PolicyEngine;
+  rollout: RolloutEngine;
+  sft: SftResult;
+  base: RunJsonBase;
+  initialEval: Map<number, EvalRow[]>;
+}
+
+async function trainRuns(ctx: Context, t: Trained, tracker: RunTracker): Promise<ExperimentResult['runs']> {
+  const streams = new Map<number, PromptStream>();
   const results: ExperimentResult['runs'] = [];
   for (const r of ctx.runs) {
     const lock = await lockRun(ctx, r.run);
@@ -412,8 +413,8 @@ async function trainRuns(
     try {
       tracker.run = r.run;
       tracker.step = undefined;
-      if (!stream.has(r.seed)) stream.set(r.seed, new PromptStream(ctx.pool, r.seed));
-      results.push(await trainOne(ctx, r, lock, { policy, rollout, sft, base, stream: stream.get(r.seed)!, initialEval: initialEval.get(r.seed)!, tracker }));
+      if (!streams.has(r.seed)) streams.set(r.seed, new PromptStream(ctx.pool, r.seed));
+      results.push(await trainOne(ctx, r, lock, t, streams.get(r.seed)!, tracker));
     } finally {
       lock.release();
       tracker.run = undefined;
@@ -434,18 +435,8 @@ async function lockRun(ctx: Context, run: string): Promise<Lock | LockHolder> {
   return acquireLock(runLockPath(ctx.expDir, run), { ...opts, waitMs: Infinity, onWait: (h) => ctx.log(`${run}: waiting: ${describeHolder(h, ctx.lockOpts.staleMs)}`) });
 }
 
-interface Shared {
-  policy: PolicyEngine;
-  rollout: RolloutEngine;
-  sft: SftResult;
-  base: RunJsonBase;
-  stream: PromptStream;
-  initialEval: EvalRow[];
-  tracker: RunTracker;
-}
-
 /** One run, its lock held: skip it when done, else resume or start it; classify how it ended. */
-async function trainOne(ctx: Context, { o, seed, run }: PlannedRun, lock: Lock, s: Shared): Promise<ExperimentResult['runs'][number]> {
+async function trainOne(ctx: Context, { o, seed, run }: PlannedRun, lock: Lock, t: Trained, stream: PromptStream, tracker: RunTracker): Promise<ExperimentResult['runs'][number]> {
   const { exp, expDir, log } = ctx;
   const dir = join(expDir, run);
   try {
@@ -464,18 +455,18 @@ async function trainOne(ctx: Context, { o, seed, run }: PlannedRun, lock: Lock, 
       objectiveConfig: o.config,
       objectiveInfo: { id: o.objective.id, title: o.objective.title, reference: o.objective.reference, config: o.config, name: o.name, ...(entry.module ? { module: entry.module } : {}) },
       seed,
-      policy: s.policy,
-      rollout: s.rollout,
+      policy: t.policy,
+      rollout: t.rollout,
       tokenizer: defaultTokenizer,
-      stream: s.stream,
+      stream,
       trainGrader: mathGrader,
-      sftParams: s.sft.params,
+      sftParams: t.sft.params,
       benches: ctx.benches,
-      initialEval: s.initialEval,
-      runJsonBase: s.base,
+      initialEval: t.initialEval.get(seed)!,
+      runJsonBase: t.base,
       checkpointEvery: exp.checkpointEvery,
       onProgress: (p) => {
-        s.tracker.step = p.step;
+        tracker.step = p.step;
         // A lock taken over (its heartbeat stalled past the stale limit) means another process
         // may be training this run now: stop before writing more.
         if (lock.lost) throw new LockLostError(`${run}: another process took over this run's lock at step ${p.step}; stopped`);
