@@ -4,7 +4,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { totalmem } from 'node:os';
-import { compareWithMachine, estimateRunMemory, machineMemory, parseCgroupLimit, RUNTIME_BYTES, type ModelShape, type WorkShape } from '../../harness/runs/memory.ts';
+import { join } from 'node:path';
+import { compareWithMachine, estimateRunMemory, machineMemory, modelShapeOf, parseCgroupLimit, RUNTIME_BYTES, type ModelShape, type WorkShape } from '../../harness/runs/memory.ts';
+import { readHfConfig } from '../../harness/engine/hf/config.ts';
+import { policyParamLayout } from '../../harness/engine/policy-graph.ts';
 import { validateExperiment } from '../../harness/runs/experiment.ts';
 
 const model: ModelShape = { paramCount: 1000, vocabSize: 10, dModel: 4, nLayers: 2, nHeads: 2, kvDim: 4, mlpHidden: 16, mlpMatrices: 2 };
@@ -36,6 +39,16 @@ test('each part follows its setting; grouped-query attention shrinks the KV cach
   assert.ok(part({ kvDim: 1 }, {}, 2) < base[2]!.bytes / 3);
   assert.ok(part({}, { seqLen: 16, chunkTokens: 20 }, 1) > base[1]!.bytes, 'longer sequences: one row of 16 tokens with longer attention rows');
   assert.equal(part({}, { poolProblems: 22 }, 5), 2 * base[5]!.bytes);
+});
+
+test('the shape of each architecture: the GPT, and a Llama-family model with grouped-query attention', () => {
+  const gpt = modelShapeOf({ vocabSize: 99, contextLength: 64, dModel: 64, nLayers: 2, nHeads: 4, mlpRatio: 4 });
+  assert.deepEqual(gpt, { paramCount: 110_528, vocabSize: 99, nLayers: 2, kvDim: 64, dModel: 64, nHeads: 4, mlpHidden: 256, mlpMatrices: 2 });
+  const cfg = readHfConfig(join(process.cwd(), 'tests/fixtures/hf-tiny/qwen3'));
+  const q = modelShapeOf(cfg);
+  const layout = policyParamLayout(cfg);
+  assert.equal(q.paramCount, layout[layout.length - 1]!.offset + layout[layout.length - 1]!.size);
+  assert.deepEqual([q.dModel, q.nHeads, q.kvDim, q.mlpHidden, q.mlpMatrices], [cfg.hiddenSize, cfg.nHeads, cfg.nKvHeads * cfg.headDim, cfg.intermediateSize, 3]);
 });
 
 test('cgroup limits and the machine', () => {
