@@ -257,7 +257,7 @@ async function prepareResults(ctx: Context): Promise<void> {
   await withLock(
     experimentLockPath(expDir),
     () => {
-      removeStaleTemps(expDir);
+      for (const d of [expDir, join(expDir, '.locks')]) removeStaleTemps(d);
       if (opts.fresh) startOver(ctx);
       if (!opts.fresh || opts.only !== undefined) {
         // Resuming under a different config would mix results: refuse, naming the first difference.

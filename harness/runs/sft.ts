@@ -188,7 +188,7 @@ export async function ensureSft(policy: PolicyEngine, job: SftJob, tok: CharToke
   const hash = sftHash(job, tok);
   const dir = join(cacheRoot, `sft-${hash}`);
   // Entries half-written by killed processes (a live writer's, or a recent one on another host, stay).
-  for (const p of removeStaleTemps(cacheRoot)) log(`sft: removed ${p} (left by a process that is gone)`);
+  for (const p of [...removeStaleTemps(cacheRoot), ...removeStaleTemps(join(cacheRoot, '.locks'))]) log(`sft: removed ${p} (left by a process that is gone)`);
   if (!opts.fresh) {
     const hit = await loadCached(dir, hash);
     if (hit) {

@@ -192,8 +192,10 @@ test('temporary files of dead writers are removed on the next start, never a liv
       oldFormat: join(run, `.checkpoint.tmp-${dead}`),
       deadSft: join(out, '.cache', `.sft-0123456789abcdef.tmp-${dead}-${HOST_TAG}`),
       deadSummary: join(out, 'tiny', `.summary.csv.tmp-${dead}-${HOST_TAG}`),
+      deadLockFile: join(out, 'tiny', '.locks', `.grpo-s1.lock.tmp-${dead}-${HOST_TAG}`),
       liveCheckpoint: join(run, `.checkpoint.tmp-${live.pid}-${HOST_TAG}`),
     };
+    mkdirSync(join(out, 'tiny', '.locks'), { recursive: true });
     for (const [k, p] of Object.entries(planted)) {
       if (k.includes('Checkpoint') || k === 'oldFormat' || k === 'deadSft') {
         mkdirSync(p);
