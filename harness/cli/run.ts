@@ -111,7 +111,7 @@ async function runAndReport(path: string, flags: RunFlags, withReport: boolean, 
       r = await runExperimentFile(path, opts);
     } catch (e) {
       // A full disk anywhere (a folder created, a lock taken) reads like one in an atomic write.
-      throw asDiskFull(e, (e as NodeJS.ErrnoException).path ?? 'results');
+      throw asDiskFull(e, (e as { path?: string } | null)?.path ?? 'results');
     }
     printResult(r);
     if (withReport) await reportUnderLock(r.dir);
@@ -142,8 +142,8 @@ async function reportUnderLock(dir: string): Promise<void> {
   for (const w of rep.warnings) process.stdout.write(`note: ${w}\n`);
 }
 
-function resumeCommand(cmd: string, flags: RunFlags): string {
-  return [`rlbench ${cmd}`, flags.only ? `--only ${flags.only}` : '', flags.wait ? '--wait' : ''].filter(Boolean).join(' ');
+function resumeCommand(cmd: string, flags: RunFlags & { report?: boolean }): string {
+  return [`rlbench ${cmd}`, flags.only ? `--only ${flags.only}` : '', flags.wait ? '--wait' : '', flags.report ? '--report' : ''].filter(Boolean).join(' ');
 }
 
 export function registerRunCommands(program: Command): void {
