@@ -1,12 +1,13 @@
 // Checkpoints: a folder with policy.onnx (the teacher-forced log-prob graph with the weights as
 // initialisers, so any ONNX tool can load and run it) and policy.json (config + parameter
-// layout). Both written atomically; loading returns the exact bytes that were saved.
+// layout + the sha256 of policy.onnx). Both written atomically; loading verifies the checksum and
+// returns the exact bytes that were saved.
 import { readFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { paramLayout, validateConfig } from './models/gpt.ts';
 import { buildPolicyGraph } from './policy-graph.ts';
 import { serializeGraph, readInitializers } from './graph/serialize.ts';
-import { writeFileAtomic, writeJsonAtomic } from '../util/fs.ts';
+import { CorruptFileError, sha256, writeFileAtomic, writeJsonAtomic } from '../util/fs.ts';
 import { UsageError } from '../util/errors.ts';
 import type { ConstData } from './graph/builder.ts';
 import { isLlamaConfig, type GptConfig, type ParamSpec, type PolicyConfig } from './types.ts';
@@ -19,9 +20,12 @@ interface CheckpointJson {
   paramCount: number;
   params: ParamSpec[];
   onnx: string;
+  /** sha256 of the ONNX file (hex); absent in checkpoints written before checksums existed. */
+  sha256?: string;
 }
 
-export async function saveCheckpoint(dir: string, config: PolicyConfig, params: Float32Array): Promise<void> {
+/** Writes the checkpoint; returns the sha256 of each file written, by name (for a folder manifest). */
+export async function saveCheckpoint(dir: string, config: PolicyConfig, params: Float32Array): Promise<Record<string, string>> {
   // This format holds the built-in GPT; Llama-family policies are saved as Hugging Face safetensors.
   if (isLlamaConfig(config)) throw new UsageError('saveCheckpoint: rlbench-policy checkpoints hold GPT policies only; save Llama-family (llama, qwen2, qwen3) policies as Hugging Face safetensors');
   validateConfig(config);
@@ -33,9 +37,10 @@ export async function saveCheckpoint(dir: string, config: PolicyConfig, params: 
   pg.params.forEach((v, i) => init.set(v, params.subarray(specs[i]!.offset, specs[i]!.offset + specs[i]!.size)));
   const bytes = serializeGraph(pg.graph, { initializers: init, docString: `rlbench policy ${JSON.stringify(config)}` });
   // The ONNX file first: policy.json is written last, so its presence means a complete checkpoint.
-  writeFileAtomic(join(dir, 'policy.onnx'), bytes);
-  const meta: CheckpointJson = { format: CHECKPOINT_FORMAT, config, paramCount: count, params: specs, onnx: 'policy.onnx' };
-  writeJsonAtomic(join(dir, 'policy.json'), meta);
+  const onnx = writeFileAtomic(join(dir, 'policy.onnx'), bytes);
+  const meta: CheckpointJson = { format: CHECKPOINT_FORMAT, config, paramCount: count, params: specs, onnx: 'policy.onnx', sha256: onnx.sha256 };
+  const json = writeJsonAtomic(join(dir, 'policy.json'), meta);
+  return { 'policy.onnx': onnx.sha256, 'policy.json': json.sha256 };
 }
 
 export async function loadCheckpoint(dir: string): Promise<{ config: GptConfig; params: Float32Array }> {
@@ -56,7 +61,16 @@ export async function loadCheckpoint(dir: string): Promise<{ config: GptConfig; 
   const specs = paramLayout(meta.config);
   const onnxPath = join(dir, meta.onnx ?? 'policy.onnx');
   if (!existsSync(onnxPath)) throw new UsageError(`loadCheckpoint: ${onnxPath} not found`);
-  const inits = readInitializers(readFileSync(onnxPath));
+  const bytes = readFileSync(onnxPath);
+  if (meta.sha256 !== undefined && sha256(bytes) !== meta.sha256) {
+    throw new CorruptFileError(onnxPath, `checksum mismatch: the file is damaged (its sha256 differs from the one recorded in ${jsonPath})`);
+  }
+  let inits: ReturnType<typeof readInitializers>;
+  try {
+    inits = readInitializers(bytes);
+  } catch (e) {
+    throw new CorruptFileError(onnxPath, `truncated or not a valid ONNX file (${(e as Error).message})`);
+  }
   const count = specs[specs.length - 1]!.offset + specs[specs.length - 1]!.size;
   const params = new Float32Array(count);
   for (const s of specs) {
