@@ -116,3 +116,10 @@ test('strict mode keeps the box when a later sentence names no answer', () => {
   assert.deepEqual(extractFinal('\\boxed{4}. The final answer is above.'), { answer: '4', stage: 'boxed' });
   assert.deepEqual(extractFinal('\\boxed{4}. The final answer is 5.'), { answer: '5', stage: 'final-answer' });
 });
+
+test('box commands are found by one backward scan: \\boxed, \\fbox, not words with "box" in them', () => {
+  assert.equal(lastBoxed('\\fbox{1} then \\boxed{2} boxes inbox'), '2');
+  assert.equal(lastBoxed('\\boxed{2} then \\fbox{3} and boxes'), '3');
+  assert.equal(lastBoxed('\\boxes{4} \\mbox{5}'), null);
+  assert.equal(extractAnswer('\\boxed{1} and \\fbox{2}', { mode: 'full' }), '1, 2');
+});

@@ -69,19 +69,26 @@ interface Box {
   content: string;
 }
 
+/** The offset of the last `\boxed` or `\fbox` starting at or before `from` (one backward scan), or -1. */
+function lastBoxCommand(s: string, from: number): { at: number; len: number } {
+  for (let k = s.lastIndexOf('box', from + 2); k >= 1; k = s.lastIndexOf('box', k - 1)) {
+    if (s[k - 1] === '\\' && s.startsWith('ed', k + 3) && k - 1 <= from) return { at: k - 1, len: 6 };
+    if (k >= 2 && s[k - 1] === 'f' && s[k - 2] === '\\' && k - 2 <= from) return { at: k - 2, len: 5 };
+  }
+  return { at: -1, len: 0 };
+}
+
 /** The box whose command starts at or before `from` and that closes before `limit`. */
 function boxBefore(s: string, from: number, limit: number, tries: number): Box | null {
   for (let t = 0; from >= 0 && t < tries; t++) {
-    const b = s.lastIndexOf('\\boxed', from);
-    const f = s.lastIndexOf('\\fbox', from);
-    const at = Math.max(b, f);
+    const { at, len } = lastBoxCommand(s, from);
     if (at < 0) return null;
-    let i = at + (at === b ? 6 : 5);
+    let i = at + len;
     while (s[i] === ' ') i++;
     if (s[i] === '{') {
       const m = matchBraces(s, i, limit);
       if (m) return { start: at, end: m.end, content: m.content };
-    } else if (i > at + 5 && i < limit && /[^\s$\\{}]/.test(s[i]!) && !/[a-zA-Z]/.test(s[at + (at === b ? 6 : 5)]!)) {
+    } else if (i > at + len && i < limit && /[^\s$\\{}]/.test(s[i]!)) {
       // `\boxed 5`: the token up to whitespace or `$`.
       let j = i;
       while (j < limit && !/[\s$]/.test(s[j]!)) j++;
@@ -202,7 +209,9 @@ function spanWindowStart(s: string, want: number): number {
     if (close < 0) return 0;
     p = close + 2;
   }
-  if (s.lastIndexOf('\\[', p - 1) > s.lastIndexOf('\\]', p - 1)) {
+  // A display \[ … \] is at most MAX_SPAN_CHARS long: only an opening that recent can hold p.
+  const near = s.slice(Math.max(0, p - MAX_SPAN_CHARS), p);
+  if (near.lastIndexOf('\\[') > near.lastIndexOf('\\]')) {
     const close = s.indexOf('\\]', p);
     if (close < 0) return 0;
     p = close + 2;
@@ -391,7 +400,9 @@ function afterFinalIs(lower: string, at: number): number | null {
 function phraseAnswer(s: string, from: number, strict: boolean): { answer: string; start: number } | null {
   const lower = s.toLowerCase();
   const hashes = afterHashes(s);
-  const answers = () => occurrences(lower, 'answer', from);
+  // One backward scan for "answer"; "final answer" occurrences are among them.
+  const found = [...occurrences(lower, 'answer', from)];
+  const answers = () => found;
   const theAnswerIs = (at: number): number | null => {
     const m = /^(?:final )?answer is[:\s]*/.exec(lower.slice(at, at + 24));
     return m && (lower.endsWith('the ', at) || lower.endsWith('the final ', at)) ? at + m[0].length : null;
@@ -407,7 +418,9 @@ function phraseAnswer(s: string, from: number, strict: boolean): { answer: strin
   }
   // "final answer … is X"
   let best: { answer: string; start: number } | null = null;
-  for (const at of occurrences(lower, 'final answer', from)) {
+  for (const a0 of found) {
+    const at = a0 - 6;
+    if (at < from || !lower.startsWith('final ', at) || isWordChar(lower[at - 1])) continue;
     const after = afterFinalIs(lower, at);
     const a = after === null ? null : answerAt(s, after, 20);
     if (a) {
