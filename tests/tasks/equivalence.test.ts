@@ -22,7 +22,7 @@ const EQUIVALENT: Record<string, [string, string][]> = {
   'text, units, degrees, percent, currency': [
     ['\\text{Evelyn}', 'Evelyn'], ['\\text{east}', 'East'], ['\\text{odd}', 'odd'], ['10\\text{ inches}', '10'], ['5 \\mathrm{~cm}', '5'], ['12 \\text{ cm}^2', '12'],
     ['15\\mbox{ cm}^2', '15'], ['125\\textnormal{ miles}', '125'], ['7 units', '7'], ['12 square units', '12'], ['0.06 \\text{ yuan}', '0.06'], ['\\frac{1}{3} \\text{meters}', '1/3'],
-    ['90^\\circ', '90'], ['145^{\\circ}', '145'], ['\\$18.90', '18.9'], ['62.5\\%', '62.5'], ['50\\%', '0.5'], ['28 percent', '28\\%'], ['28 pct', '0.28'], ['28 percentage', '28'],
+    ['8:34 \\text{ p.m.}', '8:34 \\text{pm}'], ['90^\\circ', '90'], ['145^{\\circ}', '145'], ['\\$18.90', '18.9'], ['62.5\\%', '62.5'], ['50\\%', '0.5'], ['28 percent', '28\\%'], ['28 pct', '0.28'], ['28 percentage', '28'],
   ],
   'multiple choice': [['\\text{(C)}', '(C)'], ['\\textbf{C}', 'C'], ['(C)', 'C'], ['\\text{C}', '\\mathrm{(C)}']],
   'tuples, intervals, sets, matrices': [
@@ -56,6 +56,9 @@ const DIRECTIONAL: [string, string, boolean][] = [
   ['\\frac{NO}{BO}=\\frac{1}{\\sqrt{6}}', '\\frac{1}{\\sqrt{6}}', true], ['S_{MBCN}:S=7:32', '7:32', true], ['V_{1}:V_{2}=11:21', '11:21', true],
   ['AB=4,CD=5', '4, 5', true], ['x = -5,\\ p = \\frac{14}{3}', '-5, \\frac{14}{3}', true], ['a=4,\\,-8,\\,-10', '-10,-8,4', true], ['p=5,q=2;p=7,q=2', '(5,2),(7,2)', true],
   ['m_{\\max }=n^{2}-n-1', 'n^2-n-1', true], ['f(x)=2 x', '2x', true], ['(5, 8), (8, 5)', '(x, y) = (5, 8), (8, 5)', true],
+  // One value written several ways ("\frac23 \approx 0.67"): any of its forms matches.
+  ['\\$\\dfrac23 \\approx \\$0.67', '\\frac{2}{3}', true], ['\\$\\dfrac23 \\approx \\$0.67', '0.67', true], ['0.56 = 56\\%', '56\\%', true], ['2/3', '\\frac{2}{3} \\approx 0.67', true],
+  ['\\$\\dfrac23 \\approx \\$0.67', '\\frac29', false], ['0.56 = 56\\%', '0.57', false], ['2/3', '\\frac{2}{3} \\approx 0.97', false],
   ['7 = 11a+c', '11a+c', false], ['a+3z = 0', '0', false], ['2x + z = 1', '1', false], ['a^2 + b = 0', '0', false], ['x = 1', 'y = 1', false],
   // Relation/set policy (Math-Verify's default): a gold inequality matches a predicted interval.
   ['1 < x \\le 2', 'x \\in (1, 2]', true], ['x \\in (1, 2]', '1 < x \\le 2', false], ['-793 < a < 10', '(-793, 10)', true], ['0<f(x)<1', '(0,1)', true],
@@ -84,6 +87,10 @@ const NOT_EQUIVALENT: [string, string][] = [
   // Relations.
   ['x > 5', 'x < 5'], ['x \\ge 5', 'x \\le 5'], ['x < 1', 'x > -1'], ['x < 1', 'y < 1'], ['x \\le 2', 'x < 2'], ['x^2 > 4', 'x > 2'], ['x+y<1', 'x+y>1'],
   ['34x+45y-20z+100=0', '34x+45y-20z-100=0'], ['k \\ge 2', 'k \\le 2'],
+  // Equations between constants are claims, never scaled into each other.
+  ['\\frac23 = 0.67', '\\frac29 = 0.67'], ['0.56 = 56', '0.96 = 56'], ['1 = 2', '2 = 4'],
+  // Words after a number that change it are never dropped as units.
+  ['8:34 \\text{ p.m.}', '8:34 \\text{ a.m.}'], ['5 \\text{ million}', '5'], ['3 \\text{ dozen}', '3'],
   // Words and letters.
   ['\\text{Evelyn}', '\\text{Bob}'], ['east', 'teas'], ['(A)', '(B)'], ['d', '\\text{E}'], ['C', 'c'],
   ['', '5'], ['5', ''],

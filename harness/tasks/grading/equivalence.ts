@@ -20,7 +20,7 @@ import {
 } from './numbers.ts';
 import { parseAnswer, isEquation, isAssignment, MAX_ITEMS, type AnswerNode } from './structure.ts';
 import { nodeToSet, relationToSet, setsEqual } from './relations.ts';
-import { expressionsEqual, proportional, clearCompiledCache, spend, type Budget } from './numeric.ts';
+import { expressionsEqual, proportional, constantValue, clearCompiledCache, spend, type Budget } from './numeric.ts';
 
 export { normalizeAnswer } from './normalize.ts';
 export { latexToMathjs } from './latex.ts';
@@ -185,6 +185,21 @@ function asSets(g: AnswerNode, p: AnswerNode, c: Ctx): boolean | null {
   return null;
 }
 
+/** Whether the written decimal `dec` is `x` rounded to its own number of places (0.67 for 2/3). */
+function roundsTo(x: string, dec: string, c: Ctx): boolean {
+  const places = /^-?\d*\.(\d+)$/.exec(dec)?.[1]?.length;
+  const v = constantValue(x, c.budget);
+  if (places === undefined || !v) return false;
+  return Math.abs(v.value - Number(dec)) <= 0.5 * 10 ** -places * (1 + 1e-9);
+}
+
+/** An equation between constants that are all equal: one value written several ways. */
+function isIdentity(r: Rel, c: Ctx): boolean {
+  if (!isEquation(r) || r.sides.some((s) => plainNumber(s) === null && !/\\frac|\^|\\sqrt|\\pi/.test(s))) return false;
+  const [first] = r.sides as [string];
+  return r.sides.every((s, k) => k === 0 || leafEqual(first, s, c) || leafEqual(s, first, c) || roundsTo(first, s, c) || roundsTo(s, first, c));
+}
+
 function relationsEqual(g: Rel, p: Rel, c: Ctx, depth: number): boolean {
   if (isEquation(g) && isEquation(p)) {
     // An assignment chain `x = 5+5+1 = 11` states x = 11.
@@ -223,6 +238,9 @@ function nodesEqual(g: AnswerNode, p: AnswerNode, c: Ctx, depth: number): boolea
 
   // Relations and the answers they name.
   if (g.t === 'rel' || p.t === 'rel') {
+    // "\frac23 \approx 0.67", "0.56 = 56\%": one value in several forms; any form matches.
+    if (g.t === 'rel' && p.t !== 'rel' && isIdentity(g, c)) return g.sides.some((s) => nodesEqual(parseAnswer(s), p, c, depth + 1));
+    if (p.t === 'rel' && g.t !== 'rel' && isIdentity(p, c)) return p.sides.some((s) => nodesEqual(g, parseAnswer(s), c, depth + 1));
     if (g.t === 'rel' && p.t === 'rel') return relationsEqual(g, p, c, depth);
     if (p.t === 'rel' && isEquation(p)) return nodesEqual(g, lastSide(p), c, depth + 1);
     if (g.t === 'rel' && isAssignment(g)) return nodesEqual(lastSide(g), p, c, depth + 1);

@@ -30,14 +30,18 @@ const UNIT_AFTER_NUMBER = new RegExp(
 
 const TEXT_CMDS = /\\(?:text|textbf|textit|textrm|textnormal|textsf|texttt|mathrm|mathbf|mathit|mathsf|mathtt|mathnormal|boldsymbol|mbox|hbox|operatorname)\s*\{/g;
 const CONNECTOR = /^\s*,?\s*(?:and|or)\s*,?\s*$/i;
+// Words after a number that change what it means: never dropped as a unit ("8:34 p.m.", "5 million").
+const MERIDIEM = /^\s*([ap])\.?\s*m\.?\s*$/i;
+const SCALE_WORDS = /\b(?:hundred|thousand|million|billion|trillion|dozen)s?\b/i;
 const PERCENT_WORD = /^\s*(?:percent|percentage|pct)\s*$/i;
 // A separator that survives whitespace removal and never occurs in LaTeX.
 export const SEP = '\u0001';
 
 /**
  * Unwraps \text{…}-like commands. After a number their content is a unit when it holds only
- * words (dropped, with any power: "12\text{ cm}^2"); "and"/"or" are separators; a percent word
- * sets the percent flag. Elsewhere the content is the answer itself ("\text{Evelyn}", "\text{(C)}").
+ * words (dropped, with any power: "12\text{ cm}^2"), except a.m./p.m. and scale words
+ * ("million"), which change the answer; "and"/"or" are separators; a percent word sets the
+ * percent flag. Elsewhere the content is the answer itself ("\text{Evelyn}", "\text{(C)}").
  */
 function unwrapTextCommands(s: string, flags: { percent: boolean }): string {
   let out = '';
@@ -57,6 +61,15 @@ function unwrapTextCommands(s: string, flags: { percent: boolean }): string {
     }
     if (PERCENT_WORD.test(inner)) {
       flags.percent = true;
+      continue;
+    }
+    const meridiem = MERIDIEM.exec(inner);
+    if (meridiem) {
+      out += `${meridiem[1]!.toLowerCase()}m`;
+      continue;
+    }
+    if (SCALE_WORDS.test(inner)) {
+      out += inner;
       continue;
     }
     const afterValue = /[\d}]\s*$/.test(out);

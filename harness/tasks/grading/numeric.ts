@@ -377,9 +377,11 @@ export function proportional(a: [string, string], b: [string, string], positive:
   if (cs.some((c) => !c)) return false;
   const [la, ra, lb, rb] = cs as [Compiled, Compiled, Compiled, Compiled];
   const vars = [...new Set(cs.flatMap((c) => c!.symbols))].sort();
+  // Without unknowns an equation is a claim about two numbers, not a relation to scale.
+  if (!vars.length) return false;
   let k: number | null = null;
   let agreed = 0;
-  for (let p = 0; p < (vars.length ? POINTS.length : 1); p++) {
+  for (let p = 0; p < POINTS.length; p++) {
     if (!spend(budget, 4)) return false;
     const scope = scopeAt(vars, p);
     const vals = [la, ra, lb, rb].map((c) => valueAt(c, scope));
@@ -398,5 +400,5 @@ export function proportional(a: [string, string], b: [string, string], positive:
     agreed++;
   }
   if (k !== null && positive && k <= 0) return false;
-  return agreed >= (vars.length ? MIN_AGREEING : 1);
+  return agreed >= MIN_AGREEING;
 }
