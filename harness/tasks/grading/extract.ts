@@ -12,7 +12,9 @@
 // or bounded by a window, and only the last MAX_SCAN_CHARS of a response are read for phrases,
 // LaTeX and numbers (boxes are found anywhere by a backward scan).
 
-export type ExtractionStage = 'boxed' | 'final-answer' | 'latex' | 'number';
+import type { ExtractionStage } from '../types.ts';
+
+export type { ExtractionStage };
 
 export interface Extraction {
   answer: string;
