@@ -20,7 +20,7 @@ import {
 } from './numbers.ts';
 import { parseAnswer, isEquation, isAssignment, MAX_ITEMS, type AnswerNode } from './structure.ts';
 import { nodeToSet, relationToSet, setsEqual } from './relations.ts';
-import { expressionsEqual, proportional, constantValue, clearCompiledCache, spend, type Budget } from './numeric.ts';
+import { expressionsEqual, proportional, constantValue, clearCompiledCache, step, type Budget } from './numeric.ts';
 
 export { normalizeAnswer } from './normalize.ts';
 export { latexToMathjs } from './latex.ts';
@@ -37,8 +37,13 @@ export interface EquivalenceOptions {
    * predicted interval or union, not the other way round. 'both': either way.
    */
   setRelation?: 'gold-relation' | 'both';
-  /** Deterministic work budget for one comparison (compiles and point evaluations; default 1000). */
+  /**
+   * Deterministic budgets for one comparison: evaluation work (default 5000 units: a point
+   * evaluation costs 2, a new expression 11) and structural steps (default 100,000 pairs of nodes
+   * or leaves compared). Either exhausted, the answer is "not equal"; about 20 ms at most.
+   */
   maxWork?: number;
+  maxSteps?: number;
   /** Wall-clock safety net for one comparison in ms (default 1000); ordinary answers take < 1 ms. */
   budgetMs?: number;
 }
@@ -114,7 +119,7 @@ const WORDS = /^[a-zA-Z() ']+$/;
 
 function leafEqual(a: string, b: string, c: Ctx): boolean {
   if (a === b) return true;
-  if (!spend(c.budget)) return false;
+  if (!step(c.budget)) return false;
   const na = plainNumber(a), nb = plainNumber(b);
   if (na && nb) return plainNumbersEqual(na, nb, c);
   // Plain words ("Evelyn", "east", "odd") compare without case; one- and two-letter strings are
@@ -231,7 +236,7 @@ function relationsEqual(g: Rel, p: Rel, c: Ctx, depth: number): boolean {
 }
 
 function nodesEqual(g: AnswerNode, p: AnswerNode, c: Ctx, depth: number): boolean {
-  if (depth > 10 || !spend(c.budget)) return false;
+  if (depth > 10 || !step(c.budget)) return false;
   if (g.t === 'list' && g.items.length === 1) return nodesEqual(g.items[0]!, p, c, depth + 1);
   if (p.t === 'list' && p.items.length === 1) return nodesEqual(g, p.items[0]!, c, depth + 1);
   if (g.t === 'leaf' && p.t === 'leaf') return leafEqual(g.s, p.s, c);
@@ -316,7 +321,7 @@ export function answersEquivalent(pred: string, gold: string, opts: EquivalenceO
     percentA: ng.percent,
     percentB: np.percent,
     setRelation: opts.setRelation ?? 'gold-relation',
-    budget: { work: opts.maxWork ?? 1000, deadline: performance.now() + (opts.budgetMs ?? 1000) },
+    budget: { work: opts.maxWork ?? 5000, steps: opts.maxSteps ?? 100000, deadline: performance.now() + (opts.budgetMs ?? 1000) },
     setTol: /\d\.\d|\.\d/.test(np.s + ng.s) ? relTol : 1e-9,
   };
   // Fast path: two plain numbers never need the structure.

@@ -22,8 +22,9 @@ const UNIT_WORDS =
   's|sec|second|seconds|min|minute|minutes|h|hr|hrs|hour|hours|day|days|week|weeks|month|months|year|years|mph|kph|' +
   'kg|g|gram|grams|pound|pounds|lb|lbs|oz|ounce|ounces|liter|liters|litre|litres|l|ml|people|students|cups|points|ways|times|' +
   'dots|coins|marbles|pages|books|boxes|apples|eggs|cookies|squares|triangles|miles per hour|km/h|m/s|cm/s';
+// A unit ends the answer or an item of it; short units ("m", "h") only after a space: "2h" is
+// an expression, "2 h" a duration.
 const UNIT_AFTER_NUMBER = new RegExp(
-  // Short units ("m", "h") only after a space: "2h" is an expression, "2 h" a duration.
   `(?<=[\\d}])(?:\\s+|(?=[a-zA-Z]{3}))(?:(?:square|sq\\.?|cubic)\\s+)?(?:${UNIT_WORDS})(?:\\s*(?:\\^\\s*\\{?\\s*[23]\\s*\\}?|²|³))?(?=\\s*(?:[,;)\\]]|$))`,
   'gi',
 );

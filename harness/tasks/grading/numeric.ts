@@ -14,17 +14,28 @@ import {
   parseDecimal, decimalToRational, rational, type Rational,
 } from './numbers.ts';
 
-/** Work counter and wall-clock safety net shared by one comparison. */
+/** Work counters and wall-clock safety net shared by one comparison. */
 export interface Budget {
-  /** Work units left; every compile and every point evaluation costs one. */
+  /** Evaluation work left: a translation costs 1, a point evaluation 2, a mathjs parse COMPILE_COST. */
   work: number;
+  /** Structural steps left (one per pair of nodes or leaves compared). */
+  steps: number;
   /** Absolute time (ms, performance.now) after which everything answers "not equal". */
   deadline: number;
 }
 
+/** Units a mathjs parse costs (about ten times a point evaluation). */
+export const COMPILE_COST = 10;
+
 export function spend(b: Budget, units = 1): boolean {
   b.work -= units;
   return b.work >= 0 && performance.now() <= b.deadline;
+}
+
+/** One structural step; the clock is read every 256 steps only. */
+export function step(b: Budget): boolean {
+  b.steps--;
+  return b.steps >= 0 && ((b.steps & 255) !== 0 || performance.now() <= b.deadline);
 }
 
 const MAX_NODES = 400;
@@ -44,6 +55,8 @@ export interface Compiled {
   approx: boolean;
   /** Mentions \infty. */
   infinite: boolean;
+  /** Value at the fingerprint point (see fingerprintOf), computed once. */
+  fingerprint?: Complex | null;
 }
 
 function checkNode(node: MathNode, symbols: Set<string>, count: { n: number }): boolean {
@@ -136,6 +149,8 @@ export function compileLatex(latex: string, budget: Budget): Compiled | null {
   let result: Compiled | null = null;
   const src = latexToMathjs(latex);
   const sh = src !== null && !/[=<>]/.test(src) ? shapeOf(src) : null;
+  // A parse is the expensive part; a shape already parsed costs only its translation.
+  if (sh && !shapes.has(sh.shape) && !spend(budget, COMPILE_COST)) return null;
   const compiled = sh ? compileShape(sh.shape) : null;
   if (sh && compiled) {
     const values: Record<string, number> = {};
@@ -302,12 +317,33 @@ export interface CompareOptions {
   budget: Budget;
 }
 
+/**
+ * The value at one fixed positive point, each variable's value chosen by its name: two equal
+ * functions have equal fingerprints, so most different pairs are told apart by two cached
+ * numbers, without evaluating anything (what makes a set of 60 expressions cheap to match).
+ */
+function fingerprintOf(c: Compiled): Complex | null {
+  if (c.fingerprint === undefined) {
+    const scope: Record<string, unknown> = { combinations: boundedCombinations };
+    for (const v of c.symbols) {
+      let h = 0;
+      for (let k = 0; k < v.length; k++) h = (h * 31 + v.charCodeAt(k)) >>> 0;
+      scope[v] = 0.6 + (h % 1000) / 577;
+    }
+    c.fingerprint = valueAt(c, scope);
+  }
+  return c.fingerprint;
+}
+
 /** Whether two leaves are the same number or the same function of their variables. */
 export function expressionsEqual(a: string, b: string, o: CompareOptions): boolean {
   const ca = compileLatex(a, o.budget), cb = compileLatex(b, o.budget);
   if (!ca || !cb) return false;
   const vars = [...new Set([...ca.symbols, ...cb.symbols])].sort();
   if (!vars.length) return constantsEqual(ca, cb, o);
+  // Quick rejection: both fingerprints real and finite, and clearly different.
+  const fa = fingerprintOf(ca), fb = fingerprintOf(cb);
+  if (fa && fb && finite(fa) && finite(fb) && isReal(fa) && isReal(fb) && !close(fa, fb, 1e-6, 1)) return false;
   let agreed = 0;
   for (let p = 0; p < POINTS.length; p++) {
     if (!spend(o.budget, 2)) return false;
