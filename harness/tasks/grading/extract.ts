@@ -400,8 +400,9 @@ function afterFinalIs(lower: string, at: number): number | null {
  * Strict mode knows only `####` and "the (final) answer is".
  */
 function phraseAnswer(s: string, from: number, strict: boolean): { answer: string; start: number } | null {
-  const lower = s.toLowerCase();
   const hashes = afterHashes(s);
+  if (strict && hashes && hashes.start >= from) return hashes;
+  const lower = s.toLowerCase();
   // One backward scan for "answer"; "final answer" occurrences are among them.
   const found = [...occurrences(lower, 'answer', from)];
   const answers = () => found;
@@ -410,7 +411,6 @@ function phraseAnswer(s: string, from: number, strict: boolean): { answer: strin
     return m && (lower.endsWith('the ', at) || lower.endsWith('the final ', at)) ? at + m[0].length : null;
   };
   if (strict) {
-    if (hashes && hashes.start >= from) return hashes;
     for (const at of answers()) {
       const after = theAnswerIs(at);
       const a = after === null ? null : sentenceAt(s, after);
