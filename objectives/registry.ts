@@ -47,8 +47,16 @@ export async function loadObjectivePlugin(modulePath: string, baseDir: string = 
   try {
     mod = (await import(pathToFileURL(abs).href)) as Record<string, unknown>;
   } catch (e) {
-    throw new UsageError(`objective plugin ${modulePath}: cannot be loaded: ${(e as Error).message}`);
+    // The plugin's own error, whole: a syntax error names its line; a throw at import gets the
+    // plugin's frame from the stack.
+    const msg = e instanceof Error ? e.message : String(e);
+    const frame = e instanceof Error ? e.stack?.split('\n').find((l) => l.includes(abs) && /:\d+:\d+/.test(l) && !msg.includes(l.trim())) : undefined;
+    throw new UsageError(`objective plugin ${modulePath}: cannot be loaded: ${msg}${frame ? ` (${frame.trim().replace(/^at /, 'at ')})` : ''}`);
   }
+  // A `.ts` file in a folder whose package.json does not say "type": "module" is compiled to
+  // CommonJS; importing it then gives { default: module.exports }, one level too deep.
+  const inner = mod.default as Record<string, unknown> | undefined;
+  if (inner && typeof inner === 'object' && !('loss' in inner) && ('default' in inner || 'objective' in inner)) mod = inner;
   const cand = (mod.default ?? mod.objective) as Record<string, unknown> | undefined;
   const where = `objective plugin ${modulePath}`;
   if (cand === undefined || cand === null || typeof cand !== 'object') {

@@ -17,7 +17,7 @@ import { serializeGraph } from '../../harness/engine/graph/serialize.ts';
 import { createSession, ort, ORT_VERSION } from '../../harness/engine/session.ts';
 import { createPolicyEngine, DEFAULT_MAX_BATCH_TOKENS } from '../../harness/engine/policy.ts';
 import { Rng } from '../../harness/util/rng.ts';
-import type { PolicyConfig, PolicyEngine } from '../../harness/engine/types.ts';
+import type { GptConfig, PolicyEngine } from '../../harness/engine/types.ts';
 
 const args = process.argv.slice(2);
 const json = args.includes('--json');
@@ -36,7 +36,7 @@ const reps = args.includes('--quick') ? 1 : 3;
 const spinThreads = args.includes('--spin');
 const maxBatchTokens = intArg('--max-batch-tokens', DEFAULT_MAX_BATCH_TOKENS);
 const eopts = { threads, spinThreads, maxBatchTokens };
-const REF: PolicyConfig = { vocabSize: 99, contextLength: 128, dModel: 256, nLayers: 4, nHeads: 8, mlpRatio: 4 };
+const REF: GptConfig = { vocabSize: 99, contextLength: 128, dModel: 256, nLayers: 4, nHeads: 8, mlpRatio: 4 };
 const log = (s: string) => {
   if (!json) process.stderr.write(s + '\n');
 };
@@ -83,7 +83,7 @@ async function matmulPeak() {
 }
 
 function modelFlopsPerToken(e: PolicyEngine, backward: boolean): number {
-  const c = e.config;
+  const c = REF;
   const wpe = c.contextLength * c.dModel;
   const n = e.paramCount - wpe;
   const attn = 4 * c.nLayers * c.dModel * c.contextLength;
@@ -132,26 +132,17 @@ async function rollout(fullRecompute: boolean) {
   const B = 256, P = 32, NEW = 64, V = REF.vocabSize;
   const rng = new Rng(2);
   const prompt = Int32Array.from({ length: B * P }, () => rng.int(V));
-  const argmax = (logits: Float32Array) => {
-    const next = new Int32Array(B);
-    for (let r = 0; r < B; r++) {
-      let best = 0;
-      for (let j = 1; j < V; j++) if (logits[r * V + j]! > logits[r * V + best]!) best = j;
-      next[r] = best;
-    }
-    return next;
-  };
+  const greedy = { temperature: 0 }; // argmax inside the decode graph
   const cached = async () => {
     const out = new Int32Array(B * NEW);
-    let { logits, cache } = await e.decode(params, null, { tokens: prompt, batch: B, time: P });
+    let r = await e.decode(params, null, { tokens: prompt, batch: B, time: P }, greedy);
     for (let k = 0; k < NEW; k++) {
-      const next = argmax(logits);
-      for (let r = 0; r < B; r++) out[r * NEW + k] = next[r]!;
-      if (k < NEW - 1) ({ logits, cache } = await e.decode(params, cache, { tokens: next, batch: B, time: 1 }));
+      for (let b = 0; b < B; b++) out[b * NEW + k] = r.tokens[b]!;
+      if (k < NEW - 1) r = await e.decode(params, r.cache, { tokens: r.tokens, batch: B, time: 1 }, greedy);
     }
     return out;
   };
-  await e.decode(params, null, { tokens: prompt.subarray(0, 8 * P), batch: 8, time: P }); // compile
+  await e.decode(params, null, { tokens: prompt.subarray(0, 8 * P), batch: 8, time: P }, greedy); // compile
   const times: number[] = [];
   let generated = new Int32Array(0);
   for (let r = 0; r < Math.max(1, reps - 1); r++) {
@@ -174,7 +165,7 @@ async function rollout(fullRecompute: boolean) {
       toks.set(generated.subarray(r * NEW, r * NEW + k), r * len + P);
     }
     const t0 = performance.now();
-    await e.decode(params, null, { tokens: toks, batch: B, time: len });
+    await e.decode(params, null, { tokens: toks, batch: B, time: len }, greedy);
     recomputeSeconds += ((performance.now() - t0) / 1e3) * stride;
   }
   await e.release();

@@ -1,26 +1,33 @@
 // Checkpoints: a folder with policy.onnx (the teacher-forced log-prob graph with the weights as
 // initialisers, so any ONNX tool can load and run it) and policy.json (config + parameter
-// layout). Both written atomically; loading returns the exact bytes that were saved.
+// layout + the sha256 of policy.onnx). Both written atomically; loading verifies the checksum and
+// returns the exact bytes that were saved.
 import { readFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { buildPolicyGraph, paramLayout, validateConfig } from './transformer.ts';
+import { paramLayout, validateConfig } from './models/gpt.ts';
+import { buildPolicyGraph } from './policy-graph.ts';
 import { serializeGraph, readInitializers } from './graph/serialize.ts';
-import { writeFileAtomic, writeJsonAtomic } from '../util/fs.ts';
+import { CorruptFileError, sha256, writeFileAtomic, writeJsonAtomic } from '../util/fs.ts';
 import { UsageError } from '../util/errors.ts';
 import type { ConstData } from './graph/builder.ts';
-import type { ParamSpec, PolicyConfig } from './types.ts';
+import { isLlamaConfig, type GptConfig, type ParamSpec, type PolicyConfig } from './types.ts';
 
 export const CHECKPOINT_FORMAT = 'rlbench-policy/1';
 
 interface CheckpointJson {
   format: string;
-  config: PolicyConfig;
+  config: GptConfig;
   paramCount: number;
   params: ParamSpec[];
   onnx: string;
+  /** sha256 of the ONNX file (hex); absent in checkpoints written before checksums existed. */
+  sha256?: string;
 }
 
-export async function saveCheckpoint(dir: string, config: PolicyConfig, params: Float32Array): Promise<void> {
+/** Writes the checkpoint; returns the sha256 of each file written, by name (for a folder manifest). */
+export async function saveCheckpoint(dir: string, config: PolicyConfig, params: Float32Array): Promise<Record<string, string>> {
+  // This format holds the built-in GPT; Llama-family policies are saved as Hugging Face safetensors.
+  if (isLlamaConfig(config)) throw new UsageError('saveCheckpoint: rlbench-policy checkpoints hold GPT policies only; save Llama-family (llama, qwen2, qwen3) policies as Hugging Face safetensors');
   validateConfig(config);
   const specs = paramLayout(config);
   const count = specs[specs.length - 1]!.offset + specs[specs.length - 1]!.size;
@@ -28,16 +35,15 @@ export async function saveCheckpoint(dir: string, config: PolicyConfig, params: 
   const pg = buildPolicyGraph(config, 'logprobs', 'float32', true);
   const init = new Map<(typeof pg.params)[number], ConstData>();
   pg.params.forEach((v, i) => init.set(v, params.subarray(specs[i]!.offset, specs[i]!.offset + specs[i]!.size)));
-  // Temperature 1 frozen in: the file computes the model's own log-probs, inputs as before.
-  init.set(pg.temperature!, Float32Array.of(1));
   const bytes = serializeGraph(pg.graph, { initializers: init, docString: `rlbench policy ${JSON.stringify(config)}` });
   // The ONNX file first: policy.json is written last, so its presence means a complete checkpoint.
-  writeFileAtomic(join(dir, 'policy.onnx'), bytes);
-  const meta: CheckpointJson = { format: CHECKPOINT_FORMAT, config, paramCount: count, params: specs, onnx: 'policy.onnx' };
-  writeJsonAtomic(join(dir, 'policy.json'), meta);
+  const onnx = writeFileAtomic(join(dir, 'policy.onnx'), bytes);
+  const meta: CheckpointJson = { format: CHECKPOINT_FORMAT, config, paramCount: count, params: specs, onnx: 'policy.onnx', sha256: onnx.sha256 };
+  const json = writeJsonAtomic(join(dir, 'policy.json'), meta);
+  return { 'policy.onnx': onnx.sha256, 'policy.json': json.sha256 };
 }
 
-export async function loadCheckpoint(dir: string): Promise<{ config: PolicyConfig; params: Float32Array }> {
+export async function loadCheckpoint(dir: string): Promise<{ config: GptConfig; params: Float32Array }> {
   const jsonPath = join(dir, 'policy.json');
   if (!existsSync(jsonPath)) throw new UsageError(`loadCheckpoint: ${jsonPath} not found (not a checkpoint folder)`);
   let meta: CheckpointJson;
@@ -55,7 +61,16 @@ export async function loadCheckpoint(dir: string): Promise<{ config: PolicyConfi
   const specs = paramLayout(meta.config);
   const onnxPath = join(dir, meta.onnx ?? 'policy.onnx');
   if (!existsSync(onnxPath)) throw new UsageError(`loadCheckpoint: ${onnxPath} not found`);
-  const inits = readInitializers(readFileSync(onnxPath));
+  const bytes = readFileSync(onnxPath);
+  if (meta.sha256 !== undefined && sha256(bytes) !== meta.sha256) {
+    throw new CorruptFileError(onnxPath, `checksum mismatch: the file is damaged (its sha256 differs from the one recorded in ${jsonPath})`);
+  }
+  let inits: ReturnType<typeof readInitializers>;
+  try {
+    inits = readInitializers(bytes);
+  } catch (e) {
+    throw new CorruptFileError(onnxPath, `truncated or not a valid ONNX file (${(e as Error).message})`);
+  }
   const count = specs[specs.length - 1]!.offset + specs[specs.length - 1]!.size;
   const params = new Float32Array(count);
   for (const s of specs) {

@@ -1,25 +1,40 @@
-// The PolicyEngine on ONNX Runtime: compiles the policy graphs of transformer.ts once per
-// engine (lazily, on first use) and runs them for any weights. Owns the TS-side bookkeeping
-// the graphs leave out: input validation, shifting tokens into inputs/targets, positions and
-// attention masks from left-padding offsets, and the KV cache between decode steps.
+// The PolicyEngine on ONNX Runtime, for every architecture: compiles the graphs of
+// policy-graph.ts once per engine (lazily, on first use) and runs them for any weights. Owns the
+// TS-side bookkeeping the graphs leave out: input validation, shifting tokens into
+// inputs/targets, positions and attention masks from left-padding offsets, the architecture's
+// constant tables, and the KV cache between decode steps.
 import { ort, createSession } from './session.ts';
-import { buildPolicyGraph, initParams, paramLayout, validateConfig, MASKED, type GraphKind } from './transformer.ts';
+import { buildPolicyGraph, policyConstants, policyParamLayout, policyShape, validatePolicyConfig, architectureOf, MASKED, type GraphKind } from './policy-graph.ts';
+import type { SamplerMode } from './sampler.ts';
 import { serializeGraph } from './graph/serialize.ts';
 import { UsageError } from '../util/errors.ts';
-import type { EngineOptions, KvCache, LogprobOptions, ParamSpec, PolicyConfig, PolicyEngine, TokenBatch } from './types.ts';
+import type { DecodeOptions, DecodeResult, EngineOptions, KvCache, LogprobOptions, ParamSpec, PolicyConfig, PolicyEngine, PolicyShape, Sampling, TokenBatch } from './types.ts';
 
 /**
  * Default cap on tokens per teacher-forced session.run. Measured on the reference policy
  * (64 x 128 batch, 2 cores): 2048 is as fast as one 8192-token run (activations stay in cache)
- * and needs ~0.85 GB instead of ~2.6 GB.
+ * and needs ~0.85 GB instead of ~2.6 GB. Large vocabularies lower it (defaultMaxBatchTokens).
  */
 export const DEFAULT_MAX_BATCH_TOKENS = 2048;
+
+/**
+ * The teacher-forced default for a vocabulary: 2048 tokens, or fewer so that one
+ * [tokens, vocab] float32 tensor stays within 256 MiB (the log-prob graphs hold a few of them:
+ * logits, log-softmax, and in the backward pass their gradients). 441 tokens at Qwen's 151,936.
+ * Prefill makes logits for the last column only and keeps 2048.
+ */
+export function defaultMaxBatchTokens(vocabSize: number): number {
+  return Math.max(64, Math.min(DEFAULT_MAX_BATCH_TOKENS, Math.floor(2 ** 26 / vocabSize)));
+}
+
+/** Raw logits are returned only for vocabularies up to this size (tests, debugging). */
+export const DEBUG_LOGITS_MAX_VOCAB = 4096;
 
 /** Cache capacity grows in steps of this many columns (attention reads every capacity column). */
 const CACHE_CHUNK = 32;
 
 /**
- * The engine's KV cache: per layer keys and values [B,H,capacity,dh] in buffers we own, with
+ * The engine's KV cache: per layer keys and values [B,KV,capacity,hd] in buffers we own, with
  * `length` valid columns. ORT reads them in place; a decode call writes its new columns into
  * them, so a cache is consumed by the call that extends it: the returned cache is the live
  * one, and passing an old one again is an error.
@@ -52,6 +67,31 @@ function checkBatch(cfg: PolicyConfig, b: TokenBatch, where: string, minTime: nu
   return offsets;
 }
 
+function checkTemperature(t: number | undefined, where: string): number {
+  const T = t ?? 1;
+  if (!(typeof T === 'number' && Number.isFinite(T) && T > 0)) throw new UsageError(`${where}: temperature must be a positive number, got ${t}`);
+  return T;
+}
+
+/** The sampler mode and its scalar inputs for a decode call; validates the uniforms. */
+function samplingPlan(s: Sampling, rows: number, where: string): { mode: SamplerMode; temperature: number; topP: number; uniforms: Float32Array | null } {
+  if (!s || typeof s !== 'object') throw new UsageError(`${where}: sampling options are required ({ temperature: 0 } for greedy)`);
+  const { temperature } = s;
+  if (!(typeof temperature === 'number' && Number.isFinite(temperature) && temperature >= 0)) throw new UsageError(`${where}: temperature must be a number >= 0, got ${temperature}`);
+  const topP = s.topP ?? 1;
+  if (!(typeof topP === 'number' && topP > 0 && topP <= 1)) throw new UsageError(`${where}: topP must be in (0, 1], got ${s.topP}`);
+  if (temperature === 0) return { mode: 'greedy', temperature, topP, uniforms: null };
+  const u = s.uniforms;
+  if (!u || u.length !== rows) throw new UsageError(`${where}: sampling at temperature ${temperature} needs one uniform per row (${rows}), got ${u ? u.length : 'none'}`);
+  const uniforms = new Float32Array(rows);
+  for (let r = 0; r < rows; r++) {
+    const x = u[r]!;
+    if (!(x >= 0 && x < 1)) throw new UsageError(`${where}: uniforms[${r}] = ${x} must be in [0, 1)`);
+    uniforms[r] = x;
+  }
+  return { mode: topP < 1 ? 'nucleus' : 'sample', temperature, topP, uniforms };
+}
+
 /**
  * Positions and the additive causal + padding mask for `time` new columns after `past` cached
  * ones. Column c of row r has position c - offsets[r] (0 on padding) and sees keys j with
@@ -78,41 +118,52 @@ export function positionsAndMask(batch: number, past: number, time: number, offs
 export class OrtPolicyEngine implements PolicyEngine {
   readonly params: readonly ParamSpec[];
   readonly paramCount: number;
-  private sessions = new Map<GraphKind, Promise<ort.InferenceSession>>();
+  readonly shape: PolicyShape;
+  /** Tokens per teacher-forced run (vocabulary-aware default) and per prefill run (which makes logits for the last column only). */
+  private readonly maxBatchTokens: number;
+  private readonly maxPrefillTokens: number;
+  private readonly constantFeeds: Record<string, ort.Tensor>;
+  private sessions = new Map<string, Promise<ort.InferenceSession>>();
   private released = false;
 
   constructor(
     readonly config: PolicyConfig,
     private readonly opts: EngineOptions = {},
   ) {
-    validateConfig(config);
+    validatePolicyConfig(config);
     const mbt = opts.maxBatchTokens;
     if (mbt !== undefined && !(Number.isInteger(mbt) && mbt >= 1)) throw new UsageError(`engine: maxBatchTokens must be a positive integer, got ${mbt}`);
-    this.params = paramLayout(config);
+    this.maxBatchTokens = mbt ?? defaultMaxBatchTokens(config.vocabSize);
+    this.maxPrefillTokens = mbt ?? DEFAULT_MAX_BATCH_TOKENS;
+    this.params = policyParamLayout(config);
     const last = this.params[this.params.length - 1]!;
     this.paramCount = last.offset + last.size;
+    this.shape = policyShape(config);
+    // Constant tables (e.g. RoPE cos/sin): computed in float64 once, fed by reference each run.
+    this.constantFeeds = Object.fromEntries(policyConstants(config).map((c) => [c.name, new ort.Tensor('float32', Float32Array.from(c.data), c.shape)]));
   }
 
   initParams(seed: number): Float32Array {
-    return initParams(this.config, seed);
+    return architectureOf(this.config).init(this.config, seed);
   }
 
   /** Compiles a graph once; concurrent first calls share the same promise. */
-  session(kind: GraphKind): Promise<ort.InferenceSession> {
+  session(kind: GraphKind, sampler: SamplerMode = 'greedy'): Promise<ort.InferenceSession> {
     if (this.released) throw new UsageError('policy engine: used after release()');
-    let s = this.sessions.get(kind);
+    const key = kind === 'prefill' || kind === 'decode' ? `${kind}:${sampler}` : kind;
+    let s = this.sessions.get(key);
     if (!s) {
-      s = createSession(serializeGraph(buildPolicyGraph(this.config, kind).graph), this.opts);
-      this.sessions.set(kind, s);
+      s = createSession(serializeGraph(buildPolicyGraph(this.config, kind, 'float32', false, sampler).graph), this.opts);
+      this.sessions.set(key, s);
     }
     return s;
   }
 
-  /** Parameter feeds: tensors over views of the flat buffer (ORT reads views in place). */
+  /** Parameter feeds: tensors over views of the flat buffer (ORT reads views in place), plus the constant tables. */
   private paramFeeds(params: Float32Array, where: string): Record<string, ort.Tensor> {
     if (!(params instanceof Float32Array)) throw new UsageError(`${where}: params must be a Float32Array`);
     if (params.length !== this.paramCount) throw new UsageError(`${where}: params has ${params.length} values, this policy has ${this.paramCount}`);
-    const feeds: Record<string, ort.Tensor> = {};
+    const feeds: Record<string, ort.Tensor> = { ...this.constantFeeds };
     for (const s of this.params) feeds[s.name] = new ort.Tensor('float32', params.subarray(s.offset, s.offset + s.size), s.shape);
     return feeds;
   }
@@ -122,19 +173,11 @@ export class OrtPolicyEngine implements PolicyEngine {
     const offsets = checkBatch(this.config, b, where, 2);
     if (b.time - 1 > this.config.contextLength) throw new UsageError(`${where}: time ${b.time} exceeds context length + 1 (${this.config.contextLength + 1})`);
     const T = b.time - 1;
-    const maxTokens = this.opts.maxBatchTokens ?? DEFAULT_MAX_BATCH_TOKENS;
-    return { offsets, T, rowsPerRun: Math.max(1, Math.floor(maxTokens / T)) };
-  }
-
-  /** The temperature feed of the teacher-forced graphs. */
-  private temperatureFeed(opts: LogprobOptions | undefined, where: string): ort.Tensor {
-    const T = opts?.temperature ?? 1;
-    if (!(typeof T === 'number' && Number.isFinite(T) && T > 0)) throw new UsageError(`${where}: temperature must be a finite number > 0, got ${T}`);
-    return new ort.Tensor('float32', Float32Array.of(T), []);
+    return { offsets, T, rowsPerRun: Math.max(1, Math.floor(this.maxBatchTokens / T)) };
   }
 
   /** Inputs for rows r0..r1 of the teacher-forced graphs: columns 0..T-2 predict columns 1..T-1. */
-  private teacherFeeds(b: TokenBatch, offsets: Int32Array, r0: number, r1: number): Record<string, ort.Tensor> {
+  private teacherFeeds(b: TokenBatch, offsets: Int32Array, r0: number, r1: number, temperature: number): Record<string, ort.Tensor> {
     const T = b.time - 1, n = r1 - r0;
     const ids = new Int32Array(n * T);
     const targets = new Int32Array(n * T);
@@ -148,19 +191,21 @@ export class OrtPolicyEngine implements PolicyEngine {
       targets: new ort.Tensor('int32', targets, [n, T]),
       pos: new ort.Tensor('int32', pos, [n, T]),
       mask: new ort.Tensor('float32', mask, [n, 1, T, T]),
+      temperature: new ort.Tensor('float32', Float32Array.of(temperature), []),
     };
   }
 
-  async logprobs(params: Float32Array, batch: TokenBatch, opts?: LogprobOptions): Promise<{ logp: Float32Array; entropy: Float32Array }> {
+  async logprobs(params: Float32Array, batch: TokenBatch, opts: LogprobOptions = {}): Promise<{ logp: Float32Array; entropy: Float32Array }> {
     const where = 'logprobs';
     const { offsets, T, rowsPerRun } = this.teacherPlan(batch, where);
-    const pf = { ...this.paramFeeds(params, where), temperature: this.temperatureFeed(opts, where) };
+    const temperature = checkTemperature(opts.temperature, where);
+    const pf = this.paramFeeds(params, where);
     const sess = await this.session('logprobs');
     const logp = new Float32Array(batch.batch * T);
     const entropy = new Float32Array(batch.batch * T);
     for (let r0 = 0; r0 < batch.batch; r0 += rowsPerRun) {
       const r1 = Math.min(batch.batch, r0 + rowsPerRun);
-      const out = await sess.run({ ...pf, ...this.teacherFeeds(batch, offsets, r0, r1) });
+      const out = await sess.run({ ...pf, ...this.teacherFeeds(batch, offsets, r0, r1, temperature) });
       logp.set(out.logp!.data as Float32Array, r0 * T);
       entropy.set(out.entropy!.data as Float32Array, r0 * T);
     }
@@ -172,14 +217,15 @@ export class OrtPolicyEngine implements PolicyEngine {
     return { logp, entropy };
   }
 
-  async gradWeightedLogprob(params: Float32Array, batch: TokenBatch, weights: Float32Array, opts?: LogprobOptions): Promise<{ grad: Float32Array; value: number }> {
+  async gradWeightedLogprob(params: Float32Array, batch: TokenBatch, weights: Float32Array, opts: LogprobOptions = {}): Promise<{ grad: Float32Array; value: number }> {
     const where = 'gradWeightedLogprob';
     const { offsets, T, rowsPerRun } = this.teacherPlan(batch, where);
+    const temperature = checkTemperature(opts.temperature, where);
     if (weights.length !== batch.batch * T) throw new UsageError(`${where}: weights has ${weights.length} values, expected batch*(time-1) = ${batch.batch}*${T}`);
     const w = Float32Array.from(weights);
     for (let r = 0; r < batch.batch; r++) w.fill(0, r * T, r * T + offsets[r]!);
     for (let i = 0; i < w.length; i++) if (!Number.isFinite(w[i]!)) throw new UsageError(`${where}: weights[${i}] is ${w[i]}`);
-    const pf = { ...this.paramFeeds(params, where), temperature: this.temperatureFeed(opts, where) };
+    const pf = this.paramFeeds(params, where);
     const sess = await this.session('grad');
     let grad: Float32Array | null = null;
     let value = 0;
@@ -187,7 +233,7 @@ export class OrtPolicyEngine implements PolicyEngine {
     // gradients add up exactly, and activation memory stays bounded for any batch.
     for (let r0 = 0; r0 < batch.batch; r0 += rowsPerRun) {
       const r1 = Math.min(batch.batch, r0 + rowsPerRun);
-      const out = await sess.run({ ...pf, ...this.teacherFeeds(batch, offsets, r0, r1), weights: new ort.Tensor('float32', w.subarray(r0 * T, r1 * T), [r1 - r0, T]) });
+      const out = await sess.run({ ...pf, ...this.teacherFeeds(batch, offsets, r0, r1, temperature), weights: new ort.Tensor('float32', w.subarray(r0 * T, r1 * T), [r1 - r0, T]) });
       const g = out.grad!.data as Float32Array;
       if (grad === null) grad = g;
       else for (let i = 0; i < g.length; i++) grad[i]! += g[i]!;
@@ -196,14 +242,38 @@ export class OrtPolicyEngine implements PolicyEngine {
     return { grad: grad!, value };
   }
 
-  async decode(params: Float32Array, cache: KvCache | null, batch: TokenBatch): Promise<{ logits: Float32Array; cache: KvCache }> {
-    return cache === null ? this.prefill(params, batch) : this.step(params, cache, batch);
+  async decode(params: Float32Array, cache: KvCache | null, batch: TokenBatch, sampling: Sampling, opts: DecodeOptions = {}): Promise<DecodeResult> {
+    const where = 'decode';
+    const plan = samplingPlan(sampling, batch.batch, where);
+    if (opts.logits && this.config.vocabSize > DEBUG_LOGITS_MAX_VOCAB) {
+      throw new UsageError(`${where}: raw logits are only returned for vocabularies up to ${DEBUG_LOGITS_MAX_VOCAB} (this one has ${this.config.vocabSize}); production paths never move [batch, vocab] into JavaScript`);
+    }
+    return cache === null ? this.prefill(params, batch, plan, !!opts.logits) : this.step(params, cache, batch, plan, !!opts.logits);
   }
 
-  /** Copies the fed columns' keys and values (outputs k{l}, v{l}: [rows,H,Tn,dh]) into the cache at column `at`. */
+  /** The outputs a decode call fetches (ORT copies only these into JS). */
+  private fetches(logits: boolean): string[] {
+    const L = this.shape.nLayers;
+    const names = ['token', 'logp'];
+    for (let l = 0; l < L; l++) names.push(`k${l}`, `v${l}`);
+    if (logits) names.push('logits');
+    return names;
+  }
+
+  /** The sampler's inputs for rows r0..r1. */
+  private samplerFeeds(plan: ReturnType<typeof samplingPlan>, r0: number, r1: number): Record<string, ort.Tensor> {
+    if (plan.mode === 'greedy') return {};
+    const feeds: Record<string, ort.Tensor> = {
+      temperature: new ort.Tensor('float32', Float32Array.of(plan.temperature), []),
+      uniform: new ort.Tensor('float32', plan.uniforms!.subarray(r0, r1), [r1 - r0]),
+    };
+    if (plan.mode === 'nucleus') feeds.top_p = new ort.Tensor('float32', Float32Array.of(plan.topP), []);
+    return feeds;
+  }
+
+  /** Copies the fed columns' keys and values (outputs k{l}, v{l}: [rows,KV,Tn,hd]) into the cache at column `at`. */
   private writeColumns(buffers: Float32Array[], out: Record<string, ort.OnnxValue>, row0: number, rows: number, Tn: number, at: number, capacity: number): void {
-    const { nLayers: L, nHeads: H, dModel: D } = this.config;
-    const dh = D / H;
+    const { nLayers: L, kvHeads: H, headDim: dh } = this.shape;
     for (let l = 0; l < L; l++) {
       for (const [j, kv] of [[0, 'k'], [1, 'v']] as const) {
         const src = out[`${kv}${l}`]!.data as Float32Array;
@@ -214,37 +284,42 @@ export class OrtPolicyEngine implements PolicyEngine {
   }
 
   /** The prompt pass: rows in chunks of at most maxBatchTokens (rows are independent), filling a fresh cache. */
-  private async prefill(params: Float32Array, batch: TokenBatch): Promise<{ logits: Float32Array; cache: KvCache }> {
+  private async prefill(params: Float32Array, batch: TokenBatch, plan: ReturnType<typeof samplingPlan>, withLogits: boolean): Promise<DecodeResult> {
     const where = 'decode';
-    const { nLayers: L, nHeads: H, dModel: D, vocabSize: V } = this.config;
+    const { nLayers: L, kvHeads: H, headDim: dh, vocabSize: V } = this.shape;
     const B = batch.batch, Tn = batch.time;
     const offsets = checkBatch(this.config, batch, where, 1);
     const capacity = Math.ceil((Tn + 1) / CACHE_CHUNK) * CACHE_CHUNK;
-    const buffers = Array.from({ length: 2 * L }, () => new Float32Array(B * H * capacity * (D / H)));
-    const logits = new Float32Array(B * V);
+    const buffers = Array.from({ length: 2 * L }, () => new Float32Array(B * H * capacity * dh));
+    const tokens = new Int32Array(B), logp = new Float32Array(B);
+    const logits = withLogits ? new Float32Array(B * V) : undefined;
     const pf = this.paramFeeds(params, where);
-    const sess = await this.session('prefill');
-    const rowsPerRun = Math.max(1, Math.floor((this.opts.maxBatchTokens ?? DEFAULT_MAX_BATCH_TOKENS) / Tn));
+    const sess = await this.session('prefill', plan.mode);
+    const fetches = this.fetches(withLogits);
+    const rowsPerRun = Math.max(1, Math.floor(this.maxPrefillTokens / Tn));
     for (let r0 = 0; r0 < B; r0 += rowsPerRun) {
       const r1 = Math.min(B, r0 + rowsPerRun), n = r1 - r0;
       const { pos, mask } = positionsAndMask(n, 0, Tn, offsets.subarray(r0, r1), this.config.contextLength, where);
-      const out = await sess.run({
+      const feeds = {
         ...pf,
+        ...this.samplerFeeds(plan, r0, r1),
         ids: new ort.Tensor('int32', batch.tokens.subarray(r0 * Tn, r1 * Tn), [n, Tn]),
         pos: new ort.Tensor('int32', pos, [n, Tn]),
         mask: new ort.Tensor('float32', mask, [n, 1, Tn, Tn]),
-      });
-      logits.set(out.logits!.data as Float32Array, r0 * V);
+      };
+      const out = await sess.run(feeds, fetches);
+      tokens.set(out.token!.data as Int32Array, r0);
+      logp.set(out.logp!.data as Float32Array, r0);
+      logits?.set(out.logits!.data as Float32Array, r0 * V);
       this.writeColumns(buffers, out, r0, n, Tn, 0, capacity);
     }
-    return { logits, cache: new OrtKvCache(Tn, B, capacity, Int32Array.from(offsets), buffers) };
+    return { tokens, logp, cache: new OrtKvCache(Tn, B, capacity, Int32Array.from(offsets), buffers), ...(logits ? { logits } : {}) };
   }
 
   /** Feeds new columns after the cached ones; the cache is read in place and extended. */
-  private async step(params: Float32Array, cache: KvCache, batch: TokenBatch): Promise<{ logits: Float32Array; cache: KvCache }> {
+  private async step(params: Float32Array, cache: KvCache, batch: TokenBatch, plan: ReturnType<typeof samplingPlan>, withLogits: boolean): Promise<DecodeResult> {
     const where = 'decode';
-    const { nLayers: L, nHeads: H, dModel: D } = this.config;
-    const dh = D / H;
+    const { nLayers: L, kvHeads: H, headDim: dh } = this.shape;
     const B = batch.batch, Tn = batch.time;
     if (!(cache instanceof OrtKvCache)) throw new UsageError(`${where}: cache was not made by this engine`);
     if (cache.consumed) throw new UsageError(`${where}: this cache was already extended by a later decode call (caches are updated in place; pass the cache that call returned)`);
@@ -263,6 +338,7 @@ export class OrtPolicyEngine implements PolicyEngine {
     }
     const feeds: Record<string, ort.Tensor> = {
       ...this.paramFeeds(params, where),
+      ...this.samplerFeeds(plan, 0, B),
       ids: new ort.Tensor('int32', batch.tokens, [B, Tn]),
       pos: new ort.Tensor('int32', pos, [B, Tn]),
       mask: new ort.Tensor('float32', mask, [B, 1, Tn, Tn]),
@@ -273,7 +349,7 @@ export class OrtPolicyEngine implements PolicyEngine {
       feeds[`cache_k${l}`] = new ort.Tensor('float32', buffers[2 * l]!, [B, H, capacity, dh]);
       feeds[`cache_v${l}`] = new ort.Tensor('float32', buffers[2 * l + 1]!, [B, H, capacity, dh]);
     }
-    const out = await (await this.session('decode')).run(feeds);
+    const out = await (await this.session('decode', plan.mode)).run(feeds, this.fetches(withLogits));
     cache.consumed = true;
     if (past + Tn > capacity) {
       // Grow: copy each (row, head) block of `past` columns into larger buffers, once per chunk.
@@ -286,7 +362,9 @@ export class OrtPolicyEngine implements PolicyEngine {
       capacity = bigger;
     }
     this.writeColumns(buffers, out, 0, B, Tn, past, capacity);
-    return { logits: out.logits!.data as Float32Array, cache: new OrtKvCache(past + Tn, B, capacity, offsets, buffers) };
+    const result: DecodeResult = { tokens: out.token!.data as Int32Array, logp: out.logp!.data as Float32Array, cache: new OrtKvCache(past + Tn, B, capacity, offsets, buffers) };
+    if (withLogits) result.logits = out.logits!.data as Float32Array;
+    return result;
   }
 
   async release(): Promise<void> {

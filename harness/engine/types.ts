@@ -1,7 +1,13 @@
 // The public surface of the policy engine: what the rollout engine, the trainer and the CLI
 // may call. Implemented in harness/engine/policy.ts on ONNX Runtime.
 
-export interface PolicyConfig {
+/**
+ * The built-in GPT-style policy (learned positions, LayerNorm, GELU MLP, tied head). `arch` is
+ * optional and absent means 'gpt', so experiment files, checkpoints and SFT cache keys written
+ * before other architectures existed stay valid.
+ */
+export interface GptConfig {
+  arch?: 'gpt';
   vocabSize: number;
   contextLength: number;
   dModel: number;
@@ -9,6 +15,63 @@ export interface PolicyConfig {
   nHeads: number;
   /** MLP hidden width = mlpRatio * dModel. */
   mlpRatio: number;
+}
+
+export type RopeScaling =
+  | { type: 'linear'; factor: number }
+  | { type: 'llama3'; factor: number; lowFreqFactor: number; highFreqFactor: number; originalMaxPositionEmbeddings: number };
+
+/**
+ * The Llama family (Llama 1-3, Qwen2, Qwen3): RMSNorm, rotary positions, SwiGLU MLP and
+ * grouped-query attention, differing only in the switches below. Validation, parameter layout
+ * and RoPE frequencies live in models/llama-config.ts; config.json mapping in hf/config.ts.
+ */
+export interface LlamaConfig {
+  arch: 'llama';
+  /** The Hugging Face model_type it came from (kept for export). */
+  modelType: 'llama' | 'qwen2' | 'qwen3';
+  vocabSize: number;
+  /** Longest sequence (prompt + response) the engine accepts: max_position_embeddings, or less. */
+  contextLength: number;
+  hiddenSize: number;
+  nLayers: number;
+  nHeads: number;
+  nKvHeads: number;
+  headDim: number;
+  intermediateSize: number;
+  rmsNormEps: number;
+  ropeTheta: number;
+  ropeScaling: RopeScaling | null;
+  /** Biases on q_proj, k_proj, v_proj (Qwen2 always; Llama/Qwen3 when attention_bias). */
+  qkvBias: boolean;
+  /** Bias on o_proj (Llama/Qwen3 when attention_bias; never Qwen2). */
+  oBias: boolean;
+  /** Biases on gate/up/down_proj (Llama mlp_bias). */
+  mlpBias: boolean;
+  /** Per-head RMSNorm of q and k before RoPE (Qwen3). */
+  qkNorm: boolean;
+  tieWordEmbeddings: boolean;
+}
+
+/** Any policy the engine builds; `arch` tells them apart (absent = GPT). */
+export type PolicyConfig = GptConfig | LlamaConfig;
+
+export function isLlamaConfig(cfg: PolicyConfig): cfg is LlamaConfig {
+  return cfg.arch === 'llama';
+}
+
+/**
+ * What every architecture shares and callers may rely on, instead of reaching into
+ * architecture-specific fields (dModel, hiddenSize, …): vocabulary, context and the KV-cache
+ * geometry ([batch, kvHeads, columns, headDim] per layer, keys and values).
+ */
+export interface PolicyShape {
+  arch: 'gpt' | 'llama';
+  vocabSize: number;
+  contextLength: number;
+  nLayers: number;
+  kvHeads: number;
+  headDim: number;
 }
 
 export type ExecutionProvider = 'cpu' | 'cuda' | 'webgpu';
@@ -63,33 +126,72 @@ export interface KvCache {
 
 /** Options of the teacher-forced graphs. */
 export interface LogprobOptions {
-  /** Logits are divided by it before the softmax (verl's convention); default 1. Must be > 0. */
+  /**
+   * Log-probs of the tempered distribution, log-softmax(logits / temperature) (verl's
+   * convention for the distribution a rollout at that temperature sampled from). Default 1.
+   */
   temperature?: number;
+}
+
+/** How decode picks the next token of every row, inside the graph. */
+export interface Sampling {
+  /** 0 = greedy (argmax, lowest id on ties); otherwise logits are divided by it. */
+  temperature: number;
+  /**
+   * Nucleus mass in (0, 1] (default 1). 1 samples by inverse CDF over the vocabulary in id
+   * order (no sort); below 1 the distribution is sorted (a TopK over the whole vocabulary) and
+   * sampling is restricted to the smallest most-likely set whose mass reaches topP (ties by id).
+   */
+  topP?: number;
+  /**
+   * One uniform in [0, 1) per row, required when temperature > 0. Row b's token depends only on
+   * its own logits and uniforms[b], so a sequence samples the same token whatever batch it is in.
+   */
+  uniforms?: ArrayLike<number>;
+}
+
+export interface DecodeResult {
+  /** The sampled (or argmax) token of every row, [batch]. */
+  tokens: Int32Array;
+  /**
+   * Its log-prob under the distribution that sampled it: log-softmax(logits / temperature) at
+   * that token (temperature 1 for greedy), not renormalised to the top-p nucleus. [batch]
+   */
+  logp: Float32Array;
+  cache: KvCache;
+  /** Raw next-token logits [batch, vocabSize], only when asked for (debugging, small vocabularies). */
+  logits?: Float32Array;
+}
+
+export interface DecodeOptions {
+  /** Also return the raw logits (refused above a small vocabulary: they never cross into JS in production). */
+  logits?: boolean;
 }
 
 export interface PolicyEngine {
   readonly config: PolicyConfig;
+  /** Vocabulary, context length and KV-cache geometry, the same for every architecture. */
+  readonly shape: PolicyShape;
   readonly paramCount: number;
   readonly params: readonly ParamSpec[];
-  /** GPT-2 style initialisation, deterministic for a seed. */
+  /** The architecture's initialisation (GPT-2 style for the GPT), deterministic for a seed. */
   initParams(seed: number): Float32Array;
   /**
-   * Teacher-forced log pi_T(tokens[:, t+1] | tokens[:, ..t]) and the entropy of that
-   * distribution, both [batch, time-1], where pi_T = softmax(logits / T) is the distribution
-   * that sampling at temperature T draws from (default T = 1). Top-p is not applied (see README).
+   * Teacher-forced log pi(tokens[:, t+1] | tokens[:, ..t]) and the entropy of that
+   * distribution, both [batch, time-1], at `opts.temperature` (default 1).
    */
   logprobs(params: Float32Array, batch: TokenBatch, opts?: LogprobOptions): Promise<{ logp: Float32Array; entropy: Float32Array }>;
   /**
    * Gradient w.r.t. params of sum_{b,t} weights[b,t] * logp[b,t] (weights [batch, time-1]),
-   * logp at temperature opts.temperature as in logprobs(), as a flat buffer laid out like
-   * params. The only backward pass any objective needs.
+   * as a flat buffer laid out like params. The only backward pass any objective needs.
    */
   gradWeightedLogprob(params: Float32Array, batch: TokenBatch, weights: Float32Array, opts?: LogprobOptions): Promise<{ grad: Float32Array; value: number }>;
   /**
-   * Feeds `batch` new columns (prefill when cache is null, one column per decode step after)
-   * and returns next-token logits [batch.batch, vocabSize] at the last column plus the grown cache.
+   * Feeds `batch` new columns (prefill when cache is null, usually one column per step after)
+   * and picks the next token of every row from the last column's distribution inside the graph
+   * (logits never cross into JavaScript). Returns the tokens, their log-probs and the grown cache.
    */
-  decode(params: Float32Array, cache: KvCache | null, batch: TokenBatch): Promise<{ logits: Float32Array; cache: KvCache }>;
+  decode(params: Float32Array, cache: KvCache | null, batch: TokenBatch, sampling: Sampling, opts?: DecodeOptions): Promise<DecodeResult>;
   /** Frees the ONNX Runtime sessions. */
   release(): Promise<void>;
 }

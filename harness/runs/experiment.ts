@@ -132,6 +132,11 @@ function describeError(e: ErrorObject): string {
       return `${fieldPath(e.instancePath, String(params.missingProperty))}: required`;
     case 'enum':
       return `${fieldPath(e.instancePath)}: must be one of ${(params.allowedValues as unknown[]).map((v) => JSON.stringify(v)).join(', ')}, got ${JSON.stringify(e.data)}`;
+    case 'maximum':
+      // The schema's maximums bound what a run allocates (README: "Reliability").
+      return `${fieldPath(e.instancePath)}: at most ${params.limit} allowed (a resource limit), got ${JSON.stringify(e.data)}`;
+    case 'maxItems':
+      return `${fieldPath(e.instancePath)}: at most ${params.limit} entries allowed, got ${(e.data as unknown[]).length}`;
     case 'minProperties':
     case 'maxProperties':
       if (e.instancePath === '/budget') return `budget: give exactly one of steps, rollouts, tokens (got ${JSON.stringify(e.data)})`;

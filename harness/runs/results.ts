@@ -1,15 +1,19 @@
 // The results directory (format: results/README.md): run.json, the JSONL logs, the checkpoint
-// folder with optimizer and data-cursor state, and the CSV summaries. Every write is atomic,
-// and a multi-file checkpoint is swapped in by directory rename, so a crash at any moment leaves
-// either the previous checkpoint or the new one.
+// folder with optimizer and data-cursor state, the CSV summaries, and the locks that keep one
+// writer per run and per experiment. Every write is atomic, and a multi-file checkpoint is
+// swapped in by directory rename, so a crash at any moment leaves either the previous checkpoint
+// or the new one. Every file of a checkpoint has its sha256 in the folder's SHA256SUMS, checked
+// when it is read; every read names the damaged file (and line) and the way out.
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { basename, join } from 'node:path';
 import { stringify } from 'csv-stringify/sync';
 import type { PolicyConfig } from '../engine/types.ts';
 import { saveCheckpoint, loadCheckpoint } from '../engine/checkpoint.ts';
 import type { AdamWState } from '../engine/optim.ts';
-import { writeFileAtomic, writeJsonAtomic } from '../util/fs.ts';
+import { readChecksums, verifyChecksum, writeChecksums } from '../util/checksums.ts';
+import { isReportable, printable } from '../util/errors.ts';
+import { CorruptFileError, readFileOrNull, readJsonFile, readJsonlFile, recoverDir, replaceDirAtomic, writeFileAtomic, writeJsonAtomic } from '../util/fs.ts';
 import { cpuInfo, cpuLabel } from '../util/machine.ts';
 import type { EvalRow } from './evaluate.ts';
 import type { ObjectiveState } from '../../objectives/types.ts';
@@ -71,17 +75,46 @@ export function environment(): { versions: Record<string, string>; gitCommit: st
   };
 }
 
-export function readJson<T>(path: string): T | null {
-  if (!existsSync(path)) return null;
-  return JSON.parse(readFileSync(path, 'utf8')) as T;
+/** What to do about a damaged file of one run: start that run over. */
+export function runRemedy(run: string): string {
+  return `run with --fresh --only ${run} to start this run over`;
 }
 
-export function readJsonl<T>(path: string): T[] {
-  if (!existsSync(path)) return [];
-  return readFileSync(path, 'utf8')
-    .split('\n')
-    .filter((l) => l.trim())
-    .map((l) => JSON.parse(l) as T);
+/** A JSON file, or null when missing; a damaged one throws CorruptFileError naming it and `remedy`. */
+export function readJson<T>(path: string, remedy = ''): T | null {
+  return readJsonFile<T>(path, remedy);
+}
+
+/** A JSONL file's rows, or [] when missing; a damaged line throws CorruptFileError naming file:line. */
+export function readJsonl<T>(path: string, remedy = ''): T[] {
+  return readJsonlFile<T>(path, remedy);
+}
+
+const STATUSES: readonly RunStatus[] = ['running', 'finished', 'failed'];
+
+/** A run's run.json, checked for the fields the runner and the summaries rely on; null when missing. */
+export function readRunJson(runDir: string): RunJson | null {
+  const path = join(runDir, 'run.json');
+  const remedy = runRemedy(basename(runDir));
+  const rj = readJson<RunJson>(path, remedy);
+  if (rj === null) return null;
+  const bad = (what: string) => new CorruptFileError(path, what, remedy);
+  if (typeof rj !== 'object' || Array.isArray(rj)) throw bad('not a JSON object');
+  if (!STATUSES.includes(rj.status)) throw bad(`status must be one of ${STATUSES.join(', ')}, got ${JSON.stringify(rj.status)}`);
+  if (!Number.isSafeInteger(rj.step) || rj.step < 0) throw bad(`step must be an integer >= 0, got ${JSON.stringify(rj.step)}`);
+  if (!Number.isSafeInteger(rj.seed)) throw bad(`seed must be an integer, got ${JSON.stringify(rj.seed)}`);
+  if (!rj.objective || typeof rj.objective.id !== 'string') throw bad('objective.id is missing');
+  return rj;
+}
+
+/** Where the locks of an experiment live: `<expDir>/.locks/`. */
+export function runLockPath(expDir: string, run: string): string {
+  return join(expDir, '.locks', `${run}.lock`);
+}
+
+/** The lock over the experiment-level files: experiment.json, summary.csv, curves.csv, the report. */
+export function experimentLockPath(expDir: string): string {
+  return join(expDir, '.locks', 'experiment.lock');
 }
 
 export function writeJsonl(path: string, rows: readonly unknown[]): void {
@@ -112,35 +145,89 @@ export interface TrainState {
   objectiveState?: ObjectiveState;
 }
 
+/** The checkpoint folder is built aside and swapped in whole; SHA256SUMS covers its four files. */
 export async function saveRunCheckpoint(runDir: string, config: PolicyConfig, params: Float32Array, opt: AdamWState, state: TrainState): Promise<void> {
-  const final = join(runDir, 'checkpoint');
-  const tmp = join(runDir, `.checkpoint.tmp-${process.pid}`);
-  const old = join(runDir, '.checkpoint.old');
-  rmSync(tmp, { recursive: true, force: true });
-  mkdirSync(tmp, { recursive: true });
-  await saveCheckpoint(tmp, config, params);
-  const moments = new Float32Array(opt.m.length * 2);
-  moments.set(opt.m, 0);
-  moments.set(opt.v, opt.m.length);
-  writeFileAtomic(join(tmp, 'optimizer.bin'), new Uint8Array(moments.buffer));
-  writeJsonAtomic(join(tmp, 'state.json'), { ...state, optimizer: { t: opt.t, size: opt.m.length, file: 'optimizer.bin', layout: 'float32 m then v' } });
-  rmSync(old, { recursive: true, force: true });
-  if (existsSync(final)) renameSync(final, old);
-  renameSync(tmp, final);
-  rmSync(old, { recursive: true, force: true });
+  await replaceDirAtomic(join(runDir, 'checkpoint'), async (tmp) => {
+    const sums = await saveCheckpoint(tmp, config, params);
+    const moments = new Float32Array(opt.m.length * 2);
+    moments.set(opt.m, 0);
+    moments.set(opt.v, opt.m.length);
+    sums['optimizer.bin'] = writeFileAtomic(join(tmp, 'optimizer.bin'), new Uint8Array(moments.buffer)).sha256;
+    sums['state.json'] = writeJsonAtomic(join(tmp, 'state.json'), { ...state, optimizer: { t: opt.t, size: opt.m.length, file: 'optimizer.bin', layout: 'float32 m then v' } }).sha256;
+    writeChecksums(tmp, sums);
+  });
 }
 
+type StateJson = TrainState & { optimizer: { t: number; size: number } };
+
+/** Checks every value of state.json a resume relies on; throws naming the field. */
+function validateState(raw: unknown, path: string, remedy: string): StateJson {
+  const bad = (what: string) => new CorruptFileError(path, what, remedy);
+  if (!raw || typeof raw !== 'object' || Array.isArray(raw)) throw bad('not a JSON object');
+  const r = raw as Record<string, unknown>;
+  const count = (v: unknown, field: string) => {
+    if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) throw bad(`${field} must be an integer >= 0, got ${JSON.stringify(v)}`);
+  };
+  for (const f of ['step', 'cursor', 'rollouts', 'tokens']) count(r[f], f);
+  // Written by this version on: older checkpoints have no refill stream (0) and no objective state.
+  if (r.refillCursor !== undefined) count(r.refillCursor, 'refillCursor');
+  if (r.objectiveState !== undefined) {
+    const os = r.objectiveState;
+    if (!os || typeof os !== 'object' || Array.isArray(os) || Object.values(os).some((v) => typeof v !== 'number' || !Number.isFinite(v))) {
+      throw bad(`objectiveState must be an object of finite numbers, got ${JSON.stringify(os)}`);
+    }
+  }
+  if (typeof r.wallTime !== 'number' || !Number.isFinite(r.wallTime) || r.wallTime < 0) throw bad(`wallTime must be a number >= 0, got ${JSON.stringify(r.wallTime)}`);
+  const o = r.optimizer as Record<string, unknown> | undefined;
+  if (!o || typeof o !== 'object') throw bad('optimizer is missing');
+  count(o.t, 'optimizer.t');
+  count(o.size, 'optimizer.size');
+  return raw as StateJson;
+}
+
+/**
+ * The run's last checkpoint, or null when it has none. Every file is checked against SHA256SUMS
+ * and state.json's values are validated; a damaged checkpoint throws CorruptFileError naming the
+ * file and `--fresh --only <run>`.
+ */
 export async function loadRunCheckpoint(runDir: string): Promise<{ params: Float32Array; opt: AdamWState; state: TrainState } | null> {
-  let dir = join(runDir, 'checkpoint');
-  // A crash between the two renames of saveRunCheckpoint leaves only the previous checkpoint.
-  if (!existsSync(join(dir, 'state.json'))) dir = join(runDir, '.checkpoint.old');
-  if (!existsSync(join(dir, 'state.json'))) return null;
-  const raw = JSON.parse(readFileSync(join(dir, 'state.json'), 'utf8')) as TrainState & { optimizer: { t: number; size: number } };
-  const { params } = await loadCheckpoint(dir);
-  const buf = readFileSync(join(dir, 'optimizer.bin'));
-  const moments = new Float32Array(buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.byteLength));
+  const dir = join(runDir, 'checkpoint');
+  const remedy = runRemedy(basename(runDir));
+  // A crash between the two renames of a checkpoint swap leaves only the previous checkpoint.
+  recoverDir(dir);
+  const stateBytes = readFileOrNull(join(dir, 'state.json'), remedy);
+  if (stateBytes === null) {
+    if (existsSync(dir) && readdirSync(dir).length > 0) throw new CorruptFileError(join(dir, 'state.json'), 'missing from the checkpoint folder', remedy);
+    return null;
+  }
+  const sums = readChecksums(dir, remedy);
+  verifyChecksum(dir, 'state.json', stateBytes, sums, remedy);
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(stateBytes.toString('utf8'));
+  } catch (e) {
+    throw new CorruptFileError(join(dir, 'state.json'), `truncated or not valid JSON (${printable((e as Error).message)})`, remedy);
+  }
+  const raw = validateState(parsed, join(dir, 'state.json'), remedy);
+  const policyJson = readFileOrNull(join(dir, 'policy.json'), remedy);
+  if (policyJson === null) throw new CorruptFileError(join(dir, 'policy.json'), 'missing from the checkpoint folder', remedy);
+  verifyChecksum(dir, 'policy.json', policyJson, sums, remedy);
+  let params: Float32Array;
+  try {
+    ({ params } = await loadCheckpoint(dir));
+  } catch (e) {
+    if (e instanceof CorruptFileError) throw e.withRemedy(remedy);
+    if (isReportable(e)) throw new CorruptFileError(dir, (e as Error).message.replace(/^loadCheckpoint: /, ''), remedy);
+    throw e;
+  }
+  const optPath = join(dir, 'optimizer.bin');
+  const buf = readFileOrNull(optPath, remedy);
+  if (buf === null) throw new CorruptFileError(optPath, 'missing from the checkpoint folder', remedy);
+  verifyChecksum(dir, 'optimizer.bin', buf, sums, remedy);
   const n = raw.optimizer.size;
-  if (moments.length !== 2 * n || params.length !== n) throw new Error(`${dir}: optimizer state holds ${moments.length} values for ${params.length} parameters`);
+  if (params.length !== n) throw new CorruptFileError(join(dir, 'state.json'), `optimizer.size is ${n}, but the policy has ${params.length} parameters`, remedy);
+  if (buf.byteLength !== 2 * n * 4) throw new CorruptFileError(optPath, `holds ${buf.byteLength} bytes, expected ${2 * n * 4} (float32 m then v for ${n} parameters)`, remedy);
+  const moments = new Float32Array(buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.byteLength));
   const { step, cursor, refillCursor = 0, rollouts, tokens, wallTime, objectiveState } = raw;
   const state: TrainState = { step, cursor, refillCursor, rollouts, tokens, wallTime, ...(objectiveState ? { objectiveState } : {}) };
   return { params, opt: { t: raw.optimizer.t, m: moments.slice(0, n), v: moments.slice(n) }, state };
@@ -159,12 +246,22 @@ export function listRuns(expDir: string): string[] {
  * summary.csv: the final evaluation of every run, one row per (run, benchmark); curves.csv:
  * every evaluation. Both are rebuilt from the runs' eval.jsonl, so they always agree with them.
  */
-export function writeSummaries(expDir: string): { summary: string; curves: string; rows: SummaryRow[] } {
+export function writeSummaries(expDir: string): { summary: string; curves: string; rows: SummaryRow[]; skipped: { run: string; message: string }[] } {
   const rows: SummaryRow[] = [];
   const curves: unknown[][] = [];
+  // A damaged run is left out (and listed), so one broken run never blocks the others' rows.
+  const skipped: { run: string; message: string }[] = [];
   for (const run of listRuns(expDir)) {
-    const rj = readJson<RunJson>(join(expDir, run, 'run.json'))!;
-    const evals = readJsonl<EvalRow>(join(expDir, run, 'eval.jsonl'));
+    let rj: RunJson;
+    let evals: EvalRow[];
+    try {
+      rj = readRunJson(join(expDir, run))!;
+      evals = readJsonl<EvalRow>(join(expDir, run, 'eval.jsonl'), runRemedy(run));
+    } catch (e) {
+      if (!(e instanceof CorruptFileError)) throw e;
+      skipped.push({ run, message: e.message });
+      continue;
+    }
     for (const e of evals) curves.push([run, rj.objective.name ?? rj.objective.id, rj.seed, e.step, e.rollouts, e.tokens, e.wallTime, e.benchmark, e.n, e.k, e.avgAtK, e.passAtK[0], e.passAtK[e.passAtK.length - 1], e.majAtK, e.greedy ?? '', e.meanLength]);
     const lastStep = evals.reduce((m, e) => Math.max(m, e.step), -1);
     for (const e of evals.filter((x) => x.step === lastStep)) {
@@ -180,7 +277,7 @@ export function writeSummaries(expDir: string): { summary: string; curves: strin
   const curvesCsv = stringify(curves, { header: true, columns: curvesHeader });
   writeFileAtomic(join(expDir, 'summary.csv'), summary);
   writeFileAtomic(join(expDir, 'curves.csv'), curvesCsv);
-  return { summary: join(expDir, 'summary.csv'), curves: join(expDir, 'curves.csv'), rows };
+  return { summary: join(expDir, 'summary.csv'), curves: join(expDir, 'curves.csv'), rows, skipped };
 }
 
 export interface SummaryRow {

@@ -1,9 +1,10 @@
 // The shared rollout engine: one instance per process serves every run (training and
 // evaluation) of every objective. It holds the compiled sessions (through the PolicyEngine);
 // each request brings its own weights. It batches prompts (left-padded), decodes with the KV
-// cache, samples with seeded per-sequence generators, and then scores the finished sequences
-// with the teacher-forced log-probs graph at the behaviour weights, so that logpOld is exactly
-// what the trainer's first logprobs call computes and ratios start at exactly 1.
+// cache, picks tokens inside the decode graph from seeded per-sequence uniforms (one per live
+// row per token), and then scores the finished sequences with the teacher-forced log-probs graph
+// at the behaviour weights, so that logpOld is exactly what the trainer's first logprobs call
+// computes and ratios start at exactly 1.
 import type { PolicyEngine } from '../engine/types.ts';
 import { Rng } from '../util/rng.ts';
 import { packSequences, gatherResponse, type Sequence } from './batch.ts';
@@ -36,6 +37,12 @@ export interface Generation {
   prompt: Int32Array;
   /** Response tokens, including the final EOS when one was produced. */
   tokens: Int32Array;
+  /**
+   * Log-prob of each response token under the distribution that sampled it, as the decode graph
+   * computed it: log-softmax(logits / temperature) (temperature 1 when greedy), before top-p
+   * truncation. logpOld re-scores the same tokens teacher-forced.
+   */
+  sampleLogp: Float32Array;
   /** Decoded text of the response without EOS. */
   text: string;
   truncated: boolean;
@@ -45,7 +52,8 @@ export interface Generation {
 }
 
 export interface RolloutEngineOptions {
-  eos: number;
+  /** End-of-sequence id, or several (Hugging Face generation configs list some): decoding stops at any. */
+  eos: number | readonly number[];
   pad: number;
   /** Token ids -> text (EOS already removed). */
   detokenize: (ids: Int32Array) => string;
@@ -53,65 +61,15 @@ export interface RolloutEngineOptions {
   batchSize?: number;
 }
 
-/** Samples one token id from logits[off .. off+V) (temperature > 0) or takes the argmax. */
-export function sampleToken(logits: Float32Array, off: number, V: number, temperature: number, topP: number, u: number, scratch?: { p: Float64Array; idx: Int32Array }): number {
-  if (temperature <= 0) {
-    let best = 0;
-    let bv = -Infinity;
-    for (let v = 0; v < V; v++) {
-      const x = logits[off + v]!;
-      if (x > bv) {
-        bv = x;
-        best = v;
-      }
-    }
-    return best;
-  }
-  const p = scratch?.p ?? new Float64Array(V);
-  let mx = -Infinity;
-  for (let v = 0; v < V; v++) mx = Math.max(mx, logits[off + v]!);
-  let z = 0;
-  for (let v = 0; v < V; v++) {
-    const e = Math.exp((logits[off + v]! - mx) / temperature);
-    p[v] = e;
-    z += e;
-  }
-  if (topP >= 1) {
-    let acc = 0;
-    const target = u * z;
-    for (let v = 0; v < V; v++) {
-      acc += p[v]!;
-      if (acc > target) return v;
-    }
-    return V - 1;
-  }
-  // Nucleus: the smallest set of most likely tokens whose mass reaches topP (ties by id).
-  const idx = scratch?.idx ?? new Int32Array(V);
-  for (let v = 0; v < V; v++) idx[v] = v;
-  const order = Array.from(idx.subarray(0, V)).sort((a, b) => p[b]! - p[a]! || a - b);
-  let kept = 0;
-  let mass = 0;
-  while (kept < V) {
-    mass += p[order[kept]!]!;
-    kept++;
-    if (mass >= topP * z) break;
-  }
-  const target = u * mass;
-  let acc = 0;
-  for (let i = 0; i < kept; i++) {
-    acc += p[order[i]!]!;
-    if (acc > target) return order[i]!;
-  }
-  return order[kept - 1]!;
-}
-
 export class RolloutEngine {
   readonly policy: PolicyEngine;
   private readonly opts: Required<RolloutEngineOptions>;
+  private readonly eos: ReadonlySet<number>;
 
   constructor(policy: PolicyEngine, opts: RolloutEngineOptions) {
     this.policy = policy;
     this.opts = { batchSize: 256, ...opts };
+    this.eos = new Set(typeof opts.eos === 'number' ? [opts.eos] : opts.eos);
   }
 
   get batchSize(): number {
@@ -131,8 +89,8 @@ export class RolloutEngine {
       const responses = await this.decodeChunk(req.params, chunk.map((s) => s.prompt), chunk.map((s) => s.rng), req.sampling);
       chunk.forEach((s, b) => {
         const r = responses[b]!;
-        const ids = r.tokens[r.tokens.length - 1] === this.opts.eos ? r.tokens.subarray(0, r.tokens.length - 1) : r.tokens;
-        out.push({ promptIndex: s.promptIndex, sample: s.sample, prompt: s.prompt, tokens: r.tokens, text: this.opts.detokenize(ids), truncated: r.truncated });
+        const ids = this.eos.has(r.tokens[r.tokens.length - 1]!) ? r.tokens.subarray(0, r.tokens.length - 1) : r.tokens;
+        out.push({ promptIndex: s.promptIndex, sample: s.sample, prompt: s.prompt, tokens: r.tokens, sampleLogp: r.logp, text: this.opts.detokenize(ids), truncated: r.truncated });
       });
     }
     if (req.behaviourLogprobs !== false || req.refParams) {
@@ -163,17 +121,18 @@ export class RolloutEngine {
   }
 
   /**
-   * KV-cache decoding of one chunk: a prefill of the left-padded prompts, then one column per
-   * step for every row until all rows have emitted EOS or the token limit is reached. Finished
-   * rows keep being fed PAD (their outputs are ignored) so the batch shape stays fixed.
+   * KV-cache decoding of one chunk: a prefill of the left-padded prompts (which also picks each
+   * row's first token), then one column per step for every row until all rows have emitted EOS
+   * or the token limit is reached. Finished rows keep being fed PAD (their outputs are ignored)
+   * so the batch shape stays fixed.
    */
-  private async decodeChunk(params: Float32Array, prompts: Int32Array[], rngs: Rng[], s: SamplingOptions): Promise<{ tokens: Int32Array; truncated: boolean }[]> {
-    const { eos, pad } = this.opts;
-    const V = this.policy.config.vocabSize;
+  private async decodeChunk(params: Float32Array, prompts: Int32Array[], rngs: Rng[], s: SamplingOptions): Promise<{ tokens: Int32Array; logp: Float32Array; truncated: boolean }[]> {
+    const { pad } = this.opts;
     const Bn = prompts.length;
     const P = Math.max(...prompts.map((p) => p.length));
-    if (P + s.maxTokens > this.policy.config.contextLength) {
-      throw new RangeError(`rollout: prompt length ${P} + maxTokens ${s.maxTokens} exceeds the policy's contextLength ${this.policy.config.contextLength}`);
+    const ctx = this.policy.shape.contextLength;
+    if (P + s.maxTokens > ctx) {
+      throw new RangeError(`rollout: prompt length ${P} + maxTokens ${s.maxTokens} exceeds the policy's contextLength ${ctx}`);
     }
     const offsets = new Int32Array(Bn);
     const prefill = new Int32Array(Bn * P).fill(pad);
@@ -182,28 +141,35 @@ export class RolloutEngine {
       prefill.set(p, b * P + offsets[b]!);
     });
     const resp: number[][] = prompts.map(() => []);
+    const logps: number[][] = prompts.map(() => []);
     const done = new Uint8Array(Bn);
     let live = Bn;
-    const scratch = { p: new Float64Array(V), idx: new Int32Array(V) };
-    let { logits, cache } = await this.policy.decode(params, null, { tokens: prefill, batch: Bn, time: P, offsets });
+    const greedy = s.temperature <= 0;
+    // Every live row draws exactly one uniform per token, so a sequence's sample does not
+    // depend on which other rows share its chunk (finished rows get 0, never read).
+    const sampling = () => {
+      if (greedy) return { temperature: 0 };
+      const uniforms = new Float64Array(Bn);
+      for (let b = 0; b < Bn; b++) if (!done[b]) uniforms[b] = rngs[b]!.next();
+      return { temperature: s.temperature, topP: s.topP, uniforms };
+    };
+    let r = await this.policy.decode(params, null, { tokens: prefill, batch: Bn, time: P, offsets }, sampling());
     for (let t = 0; t < s.maxTokens && live > 0; t++) {
       const next = new Int32Array(Bn).fill(pad);
       for (let b = 0; b < Bn; b++) {
         if (done[b]) continue;
-        // Every live row draws exactly one uniform per token, so a sequence's sample does not
-        // depend on which other rows share its chunk.
-        const u = rngs[b]!.next();
-        const tok = sampleToken(logits, b * V, V, s.temperature, s.topP, u, scratch);
+        const tok = r.tokens[b]!;
         resp[b]!.push(tok);
+        logps[b]!.push(r.logp[b]!);
         next[b] = tok;
-        if (tok === eos) {
+        if (this.eos.has(tok)) {
           done[b] = 1;
           live--;
         }
       }
       if (live === 0 || t === s.maxTokens - 1) break;
-      ({ logits, cache } = await this.policy.decode(params, cache, { tokens: next, batch: Bn, time: 1, offsets }));
+      r = await this.policy.decode(params, r.cache, { tokens: next, batch: Bn, time: 1, offsets }, sampling());
     }
-    return resp.map((r, b) => ({ tokens: Int32Array.from(r), truncated: !done[b] }));
+    return resp.map((x, b) => ({ tokens: Int32Array.from(x), logp: Float32Array.from(logps[b]!), truncated: !done[b] }));
   }
 }

@@ -1,29 +1,59 @@
-// The experiment runner: validates the experiment, builds the one policy engine and rollout
-// engine the whole process shares, trains (or reuses) the SFT warm start, evaluates it per seed
-// (the sft-s<seed> rows), then trains every objective × seed run from it, resuming unfinished
-// runs and skipping finished ones, and finally rebuilds summary.csv and curves.csv.
-import { existsSync, readFileSync, rmSync, mkdirSync } from 'node:fs';
+// The experiment runner. runExperiment is its six numbered steps:
+//   1. validate the inputs (runs, benchmarks, training pool, context length, the memory estimate)
+//      before anything is written;
+//   2. prepare the results folder under the experiment lock: --fresh, the config check against
+//      experiment.json (location-only fields left out; the data compared by digest, inputs.json),
+//      stale temporary files;
+//   3. the SFT warm start: cached, or trained once (its own lock: concurrent processes wait);
+//   4. the SFT rows sft-s<seed>: the step-0 evaluation every run of that seed starts from;
+//   5. the runs, each under its own lock: a run another process trains is skipped (or waited
+//      for), others resume or start; a failed or damaged run is reported and the rest go on;
+//   6. summary.csv and curves.csv, rebuilt from the run folders under the experiment lock.
+// One policy engine and one rollout engine serve the whole process.
+import { existsSync, rmSync, mkdirSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
-import type { PolicyConfig } from '../engine/types.ts';
-import { createPolicyEngine } from '../engine/policy.ts';
+import type { GptConfig, PolicyEngine } from '../engine/types.ts';
+import { createPolicyEngine, defaultMaxBatchTokens } from '../engine/policy.ts';
 import { defaultTokenizer } from '../tasks/tokenizer.ts';
 import { trainingProblems } from '../tasks/curriculum.ts';
 import { mathGrader } from '../tasks/grading/grader.ts';
-import { UsageError } from '../util/errors.ts';
-import { writeJsonAtomic } from '../util/fs.ts';
+import type { Problem } from '../tasks/types.ts';
+import { RunError, UsageError } from '../util/errors.ts';
+import { CorruptFileError, readJsonFile, removeStaleTemps, sha256, writeJsonAtomic } from '../util/fs.ts';
+import { acquireLock, describeHolder, isLock, tryLock, withLock, type Lock, type LockHolder, type LockOptions } from '../util/lock.ts';
 import { readExperiment, resolveObjectives, runName, type Experiment, type ResolvedObjective } from './experiment.ts';
 import { PromptStream, prepareBenchmarks } from './data.ts';
 import { RolloutEngine } from './rollout.ts';
-import { ensureSft } from './sft.ts';
-import { evaluate, type EvalRow } from './evaluate.ts';
-import { trainRun, recordFailure, RunFailure, type RunProgress } from './trainer.ts';
-import { environment, listRuns, readJson, readJsonl, writeJsonl, writeSummaries, RLBENCH_VERSION, type RunJson, type SummaryRow } from './results.ts';
+import { ensureSft, type SftResult } from './sft.ts';
+import { evaluate, type EvalPlan, type EvalRow, type PreparedBenchmark } from './evaluate.ts';
+import { compareWithMachine, estimateRunMemory, formatBytes, machineMemory, modelShapeOf } from './memory.ts';
+import { trainRun, recordFailure, RunFailure, type RunProgress, type RunSpec } from './trainer.ts';
+import {
+  environment,
+  experimentLockPath,
+  listRuns,
+  readJsonl,
+  readRunJson,
+  runLockPath,
+  runRemedy,
+  writeJsonl,
+  writeSummaries,
+  RLBENCH_VERSION,
+  type RunJson,
+  type SummaryRow,
+} from './results.ts';
 
 export interface RunOptions {
   /** Delete this experiment's results (or the --only run's) and start over. */
   fresh?: boolean;
   /** Train only this run (e.g. "grpo-s1"); the SFT rows are always ensured. */
   only?: string;
+  /** Train the SFT warm start again even when it is cached (--fresh-sft). */
+  freshSft?: boolean;
+  /** Wait for runs that another process is training, instead of skipping them (--wait). */
+  wait?: boolean;
+  /** Refuse experiments whose memory estimate exceeds the machine (default true; --no-memory-check). */
+  memoryCheck?: boolean;
   log?: (msg: string) => void;
   /** Live progress per run (the CLI draws a line on a terminal). */
   onProgress?: (p: RunProgress) => void;
@@ -31,12 +61,19 @@ export interface RunOptions {
   afterStep?: (run: string, step: number) => void;
   /** Overrides experiment.output (tests write to a temporary folder). */
   outputRoot?: string;
+  /** Lock timings (tests shorten them); see harness/util/lock.ts. */
+  lock?: Pick<LockOptions, 'heartbeatMs' | 'staleMs' | 'pollMs'>;
+  /** Filled in as the runner goes, so a signal handler can say where it stopped (describeStop). */
+  tracker?: RunTracker;
 }
+
+export type RunOutcome = 'finished' | 'failed' | 'skipped' | 'busy' | 'corrupt';
 
 export interface ExperimentResult {
   dir: string;
   experiment: Experiment;
-  runs: { run: string; status: 'finished' | 'failed' | 'skipped'; failure?: string }[];
+  /** failure: the diagnostic of a failed run, the holder of a busy one, the damaged file of a corrupt one. */
+  runs: { run: string; status: RunOutcome; failure?: string }[];
   /** Objective run-name prefixes in experiment order. */
   objectives: string[];
   summary: SummaryRow[];
@@ -44,9 +81,68 @@ export interface ExperimentResult {
   wallTime: number;
 }
 
-function policyConfigOf(exp: Experiment, vocabSize: number): PolicyConfig {
-  const { dModel, nLayers, nHeads, mlpRatio, contextLength } = exp.policy;
-  return { vocabSize, contextLength, dModel, nLayers, nHeads, mlpRatio };
+/** Where the runner is, for a message when it is interrupted. */
+export interface RunTracker {
+  phase: 'setup' | 'sft' | 'sft-rows' | 'runs' | 'summaries' | 'done';
+  expDir?: string;
+  run?: string;
+  step?: number;
+}
+
+/**
+ * Fields that only say where things are: moving or copying a results folder (`output`) or the
+ * data (`benchmarks[].path`) must not stop a resume. What the data holds is compared instead,
+ * by the digest of each benchmark's problems in inputs.json.
+ */
+function withoutLocation(config: object): Record<string, unknown> {
+  const out = { ...(config as Record<string, unknown>) };
+  delete out.output;
+  if (Array.isArray(out.benchmarks)) out.benchmarks = out.benchmarks.map((b: Record<string, unknown>) => Object.fromEntries(Object.entries(b).filter(([k]) => k !== 'path')));
+  return out;
+}
+
+interface InputsJson {
+  format: 'rlbench-inputs/1';
+  benchmarks: { name: string; problems: number; sha256: string }[];
+}
+
+/** What each benchmark holds: its problems' ids, texts and answers, digested. */
+function inputDigests(benches: readonly PreparedBenchmark[]): InputsJson {
+  return {
+    format: 'rlbench-inputs/1',
+    benchmarks: benches.map((b) => ({ name: b.name, problems: b.problems.length, sha256: sha256(JSON.stringify(b.problems.map((p) => [p.id, p.problem, p.answer]))) })),
+  };
+}
+
+/** The run another process holds the lock of, or the lock this one lost. */
+class LockLostError extends RunError {
+  constructor(message: string) {
+    super(message);
+    this.name = 'LockLostError';
+  }
+}
+
+interface PlannedRun {
+  o: ResolvedObjective;
+  seed: number;
+  run: string;
+}
+
+/** What the steps share: the validated inputs of step 1. */
+interface Context {
+  exp: Experiment;
+  objectives: ResolvedObjective[];
+  where: string;
+  opts: RunOptions;
+  log: (msg: string) => void;
+  expDir: string;
+  cacheRoot: string;
+  policyConfig: GptConfig;
+  runs: PlannedRun[];
+  benches: PreparedBenchmark[];
+  pool: Problem[];
+  evalPlan: EvalPlan;
+  lockOpts: Pick<LockOptions, 'heartbeatMs' | 'staleMs' | 'pollMs'>;
 }
 
 /** Loads, validates and runs an experiment file. */
@@ -58,84 +154,218 @@ export async function runExperimentFile(path: string, opts: RunOptions = {}): Pr
 
 export async function runExperiment(exp: Experiment, objectives: ResolvedObjective[], where: string, opts: RunOptions = {}): Promise<ExperimentResult> {
   const t0 = performance.now();
+  const tracker = opts.tracker ?? { phase: 'setup' };
+  const ctx = validateInputs(exp, objectives, where, opts); // 1
+  tracker.expDir = ctx.expDir;
+  await prepareResults(ctx); // 2
+  const policy = await createPolicyEngine(ctx.policyConfig, { provider: exp.execution.provider, threads: exp.execution.threads || undefined });
+  try {
+    const rollout = new RolloutEngine(policy, { eos: defaultTokenizer.eos, pad: defaultTokenizer.pad, detokenize: (ids) => defaultTokenizer.decode(ids), batchSize: exp.eval.batchSize });
+    tracker.phase = 'sft';
+    const sft = await trainOrLoadSft(ctx, policy); // 3
+    const base = runJsonBase(ctx, sft);
+    tracker.phase = 'sft-rows';
+    const initialEval = await sftRows(ctx, rollout, sft, base); // 4
+    tracker.phase = 'runs';
+    const runs = await trainRuns(ctx, { policy, rollout, sft, base, initialEval }, tracker); // 5
+    tracker.phase = 'summaries';
+    const summary = await rebuildSummaries(ctx); // 6
+    tracker.phase = 'done';
+    return { dir: ctx.expDir, experiment: exp, objectives: objectives.map((o) => o.name), runs, summary, sftDir: sft.dir, wallTime: (performance.now() - t0) / 1000 };
+  } finally {
+    await policy.release();
+  }
+}
+
+// 1. ------------------------------------------------------------------------------------------
+
+function validateInputs(exp: Experiment, objectives: ResolvedObjective[], where: string, opts: RunOptions): Context {
   const log = opts.log ?? ((m: string) => process.stderr.write(m + '\n'));
   const root = opts.outputRoot ?? exp.output;
-  const expDir = join(root, exp.name);
   const tok = defaultTokenizer;
-  const policyConfig = policyConfigOf(exp, tok.vocabSize);
+  const { dModel, nLayers, nHeads, mlpRatio, contextLength } = exp.policy;
+  const policyConfig: GptConfig = { vocabSize: tok.vocabSize, contextLength, dModel, nLayers, nHeads, mlpRatio };
   const evalMaxTokens = exp.eval.maxTokens ?? exp.rl.maxTokens;
 
   const runs = exp.seeds.flatMap((seed) => objectives.map((o) => ({ o, seed, run: runName(o.name, seed) })));
   if (opts.only !== undefined && !runs.some((r) => r.run === opts.only)) {
     throw new UsageError(`--only ${opts.only}: no such run in ${where} (runs: ${runs.map((r) => r.run).join(', ')})`);
   }
-
-  // Inputs are checked before anything is written.
-  const benches = prepareBenchmarks(exp.benchmarks, tok, policyConfig.contextLength, evalMaxTokens, where);
+  const benches = prepareBenchmarks(exp.benchmarks, tok, contextLength, evalMaxTokens, where);
   const pool = trainingProblems(exp.tasks.dataSeed, exp.tasks.trainProblems);
   const longestPrompt = Math.max(...pool.map((p) => p.problem.length + 2));
-  if (longestPrompt + exp.rl.maxTokens > policyConfig.contextLength) {
-    throw new UsageError(`${where}: policy.contextLength ${policyConfig.contextLength} is too short for training prompts of up to ${longestPrompt} tokens + rl.maxTokens ${exp.rl.maxTokens}`);
+  if (longestPrompt + exp.rl.maxTokens > contextLength) {
+    throw new UsageError(`${where}: policy.contextLength ${contextLength} is too short for training prompts of up to ${longestPrompt} tokens + rl.maxTokens ${exp.rl.maxTokens}`);
   }
+  const longestBench = Math.max(0, ...benches.flatMap((b) => b.prompts.map((p) => p.length)));
+  const seqLen = Math.min(contextLength, Math.max(longestPrompt + exp.rl.maxTokens, longestBench + evalMaxTokens));
+  checkMemory(exp, policyConfig, benches, seqLen, where, opts, log);
 
+  return {
+    exp,
+    objectives,
+    where,
+    opts,
+    log,
+    expDir: join(root, exp.name),
+    cacheRoot: join(root, '.cache'),
+    policyConfig,
+    runs: runs.filter((r) => opts.only === undefined || r.run === opts.only),
+    benches,
+    pool,
+    evalPlan: { k: exp.eval.k, temperature: exp.eval.temperature, topP: exp.eval.topP, greedy: exp.eval.greedy, maxTokens: evalMaxTokens },
+    lockOpts: opts.lock ?? {},
+  };
+}
+
+/** Refuses, before anything is allocated, an experiment whose estimate exceeds the machine. */
+function checkMemory(exp: Experiment, cfg: GptConfig, benches: PreparedBenchmark[], seqLen: number, where: string, opts: RunOptions, log: (m: string) => void): void {
+  const rl = exp.rl;
+  const rolloutsPerStep = rl.promptsPerStep * rl.rolloutsPerPrompt * (1 + rl.refillRounds);
+  const evalSequences = Math.max(0, ...benches.map((b) => b.problems.length * exp.eval.k));
+  const est = estimateRunMemory(
+    modelShapeOf(cfg),
+    {
+      seqLen,
+      chunkTokens: defaultMaxBatchTokens(cfg.vocabSize),
+      decodeBatch: Math.min(exp.eval.batchSize, Math.max(rl.promptsPerStep * rl.rolloutsPerPrompt, evalSequences)),
+      rolloutsPerStep,
+      evalSequences,
+      poolProblems: exp.tasks.trainProblems,
+      sftBatch: exp.sft.batchSize,
+    },
+  );
+  const machine = machineMemory();
+  const { verdict, message } = compareWithMachine(est, machine);
+  if (verdict === 'refuse' && opts.memoryCheck !== false) {
+    throw new UsageError(`${where}: this experiment ${message}. Make the policy, rl.promptsPerStep × rl.rolloutsPerPrompt, eval.batchSize or eval.k smaller, or run with --no-memory-check to try anyway`);
+  }
+  log(verdict === 'fits' ? `memory: about ${formatBytes(est.bytes)} needed (estimate), ${formatBytes(Math.min(machine.limit, machine.available))} available` : `note: this experiment ${message}`);
+}
+
+// 2. ------------------------------------------------------------------------------------------
+
+function experimentLockOptions(ctx: Context, purpose: string): LockOptions {
+  return { purpose, waitMs: Infinity, ...ctx.lockOpts, onWait: (h) => ctx.log(`waiting: ${describeHolder(h, ctx.lockOpts.staleMs)}`) };
+}
+
+async function prepareResults(ctx: Context): Promise<void> {
+  const { exp, expDir, opts, where } = ctx;
   const configPath = join(expDir, 'experiment.json');
-  if (opts.fresh) {
-    if (opts.only) rmSync(join(expDir, opts.only), { recursive: true, force: true });
-    else if (existsSync(expDir)) {
-      // Every run folder goes, including those of objectives or seeds the config no longer has.
-      for (const r of listRuns(expDir)) rmSync(join(expDir, r), { recursive: true, force: true });
-      for (const f of ['summary.csv', 'curves.csv', 'experiment.json']) rmSync(join(expDir, f), { force: true });
-    }
-  } else if (existsSync(configPath)) {
-    // Resuming under a different config would mix results: refuse, naming the first difference.
-    const old = JSON.parse(readFileSync(configPath, 'utf8')) as Record<string, unknown>;
-    const diff = firstDifference(old, exp as unknown as Record<string, unknown>);
-    if (diff !== null) {
-      throw new UsageError(`${where}: ${configPath} was written by a different configuration (${diff}); run with --fresh to start over, or change "name"`);
-    }
-  }
-  mkdirSync(expDir, { recursive: true });
-  writeJsonAtomic(configPath, exp);
+  const inputsPath = join(expDir, 'inputs.json');
+  const inputs = inputDigests(ctx.benches);
+  await withLock(
+    experimentLockPath(expDir),
+    () => {
+      for (const d of [expDir, join(expDir, '.locks')]) removeStaleTemps(d);
+      if (opts.fresh) startOver(ctx);
+      if (!opts.fresh || opts.only !== undefined) {
+        // Resuming under a different config would mix results: refuse, naming the first difference.
+        const old = readJsonFile<Record<string, unknown>>(configPath, 'restore it, or run with --fresh to start the experiment over');
+        if (old !== null) {
+          const diff = firstDifference(withoutLocation(old), withoutLocation(exp));
+          if (diff !== null) throw new UsageError(`${where}: ${configPath} was written by a different configuration (${diff}); run with --fresh to start over, or change "name"`);
+        }
+        const before = readJsonFile<InputsJson>(inputsPath, 'restore it, or delete it to accept the data as it is now');
+        before?.benchmarks?.forEach((b, i) => {
+          const now = inputs.benchmarks[i];
+          if (now && now.name === b.name && now.sha256 !== b.sha256) {
+            throw new UsageError(`${where}: benchmarks[${i}] (${b.name}): its problems differ from those this experiment was evaluated on (${b.problems} problems, sha256 ${b.sha256.slice(0, 12)}…; now ${now.problems}, ${now.sha256.slice(0, 12)}…); run with --fresh to start over, or point it at the original data`);
+          }
+        });
+      }
+      mkdirSync(expDir, { recursive: true });
+      writeJsonAtomic(configPath, exp);
+      writeJsonAtomic(inputsPath, inputs);
+    },
+    experimentLockOptions(ctx, `experiment ${exp.name} is being set up`),
+  );
+}
 
-  const env = environment();
-  const policy = await createPolicyEngine(policyConfig, { provider: exp.execution.provider, threads: exp.execution.threads || undefined });
+/** --fresh: removes the run folders (all, or the --only one), each under its lock; a run in use elsewhere stops it. */
+function startOver(ctx: Context): void {
+  const { expDir, opts } = ctx;
+  if (!existsSync(expDir)) return;
+  const doomed = opts.only !== undefined ? [opts.only] : [...new Set([...listRuns(expDir), ...ctx.runs.map((r) => r.run)])];
+  const locks: Lock[] = [];
   try {
-    const rollout = new RolloutEngine(policy, { eos: tok.eos, pad: tok.pad, detokenize: (ids) => tok.decode(ids), batchSize: exp.eval.batchSize });
+    for (const run of doomed) {
+      const got = tryLock(runLockPath(expDir, run), { purpose: `run ${run} is being deleted (--fresh)`, ...ctx.lockOpts });
+      if (!isLock(got)) throw new RunError(`cannot start ${run} over: ${describeHolder(got, ctx.lockOpts.staleMs)}`);
+      locks.push(got);
+    }
+    for (const run of doomed) rmSync(join(expDir, run), { recursive: true, force: true });
+    if (opts.only === undefined) for (const f of ['summary.csv', 'curves.csv', 'experiment.json', 'inputs.json']) rmSync(join(expDir, f), { force: true });
+  } finally {
+    for (const l of locks) l.release();
+  }
+}
 
-    const sft = await ensureSft(
-      policy,
-      { policyConfig, initSeed: exp.policy.initSeed, settings: exp.sft, pool, dataKey: exp.tasks, version: RLBENCH_VERSION },
-      tok,
-      join(root, '.cache'),
-      log,
-    );
-    const baseJson = {
-      experiment: exp.name,
-      versions: env.versions,
-      gitCommit: env.gitCommit,
-      provider: exp.execution.provider,
-      threads: exp.execution.threads,
-      cpu: env.cpu,
-      isa: env.isa,
-      sft: { hash: sft.info.hash, dir: sft.dir },
-    };
-    const plan = { k: exp.eval.k, temperature: exp.eval.temperature, topP: exp.eval.topP, greedy: exp.eval.greedy, maxTokens: evalMaxTokens };
+// 3. ------------------------------------------------------------------------------------------
 
-    // The SFT rows: one per seed, each the step-0 evaluation every run of that seed starts from.
-    // Evaluation draws do not depend on the seed, so one evaluation serves every row.
-    const initialEval = new Map<number, EvalRow[]>();
-    let sftRows: EvalRow[] | null = null;
-    for (const seed of exp.seeds) {
-      const dir = join(expDir, `sft-s${seed}`);
-      const rj = readJson<RunJson>(join(dir, 'run.json'));
-      let rows = readJsonl<EvalRow>(join(dir, 'eval.jsonl'));
-      if (rj?.status !== 'finished' || rows.length !== benches.length) {
+function trainOrLoadSft(ctx: Context, policy: PolicyEngine): Promise<SftResult> {
+  const { exp } = ctx;
+  return ensureSft(
+    policy,
+    { policyConfig: ctx.policyConfig, initSeed: exp.policy.initSeed, settings: exp.sft, pool: ctx.pool, dataKey: exp.tasks, version: RLBENCH_VERSION },
+    defaultTokenizer,
+    ctx.cacheRoot,
+    ctx.log,
+    { fresh: ctx.opts.freshSft, lock: ctx.lockOpts },
+  );
+}
+
+type RunJsonBase = RunSpec['runJsonBase'];
+
+function runJsonBase(ctx: Context, sft: SftResult): RunJsonBase {
+  const env = environment();
+  return {
+    experiment: ctx.exp.name,
+    versions: env.versions,
+    gitCommit: env.gitCommit,
+    provider: ctx.exp.execution.provider,
+    threads: ctx.exp.execution.threads,
+    cpu: env.cpu,
+    isa: env.isa,
+    sft: { hash: sft.info.hash, dir: sft.dir },
+  };
+}
+
+// 4. ------------------------------------------------------------------------------------------
+
+/**
+ * The SFT rows: one per seed, each the step-0 evaluation every run of that seed starts from.
+ * Evaluation draws do not depend on the seed, so one evaluation serves every row. Rows that are
+ * missing, damaged or from another SFT are evaluated again (they are derived data).
+ */
+async function sftRows(ctx: Context, rollout: RolloutEngine, sft: SftResult, base: RunJsonBase): Promise<Map<number, EvalRow[]>> {
+  const { exp, expDir, benches, log } = ctx;
+  const initialEval = new Map<number, EvalRow[]>();
+  let fresh: EvalRow[] | null = null;
+  for (const seed of exp.seeds) {
+    const run = `sft-s${seed}`;
+    const dir = join(expDir, run);
+    const rows = await withLock(
+      runLockPath(expDir, run),
+      async () => {
+        let rj: RunJson | null = null;
+        let rows: EvalRow[] = [];
+        try {
+          rj = readRunJson(dir);
+          rows = readJsonl<EvalRow>(join(dir, 'eval.jsonl'));
+        } catch (e) {
+          if (!(e instanceof CorruptFileError)) throw e;
+          log(`${run}: ${e.detail} in ${e.file}${e.line ? `:${e.line}` : ''}; evaluating the SFT rows again`);
+          rj = null;
+        }
+        if (rj?.status === 'finished' && rj.sft?.hash === sft.info.hash && rows.length === benches.length) return rows;
         const started = new Date().toISOString();
-        rows = sftRows ??= await evaluate(rollout, sft.params, benches, plan, exp.eval.seed, { step: 0, rollouts: 0, tokens: 0, wallTime: 0 });
+        rows = fresh ??= await evaluate(rollout, sft.params, benches, ctx.evalPlan, exp.eval.seed, { step: 0, rollouts: 0, tokens: 0, wallTime: 0 });
         writeJsonl(join(dir, 'eval.jsonl'), rows);
+        const now = new Date().toISOString();
         const sftJson: RunJson = {
-          ...baseJson,
-          run: `sft-s${seed}`,
+          ...base,
+          run,
           objective: { id: 'sft', title: 'SFT initialisation', reference: 'supervised warm start on the curriculum worked solutions', config: exp.sft },
           seed,
           status: 'finished',
@@ -145,66 +375,171 @@ export async function runExperiment(exp: Experiment, objectives: ResolvedObjecti
           tokens: 0,
           wallTime: sft.info.wallTime,
           startedAt: started,
-          updatedAt: new Date().toISOString(),
-          finishedAt: new Date().toISOString(),
+          updatedAt: now,
+          finishedAt: now,
         };
         writeJsonAtomic(join(dir, 'run.json'), sftJson);
-        log(`sft-s${seed}: ${rows.map((r) => `${r.benchmark} avg@${r.k} ${r.avgAtK.toFixed(3)} greedy ${r.greedy?.toFixed(3) ?? '-'}`).join(', ')}`);
-      }
-      initialEval.set(seed, rows);
-    }
+        log(`${run}: ${rows.map((r) => `${r.benchmark} avg@${r.k} ${r.avgAtK.toFixed(3)} greedy ${r.greedy?.toFixed(3) ?? '-'}`).join(', ')}`);
+        return rows;
+      },
+      { purpose: `the SFT rows ${run} are being evaluated`, waitMs: Infinity, ...ctx.lockOpts, onWait: (h) => log(`${run}: waiting: ${describeHolder(h, ctx.lockOpts.staleMs)}`) },
+    );
+    initialEval.set(seed, rows);
+  }
+  return initialEval;
+}
 
-    const stream = new Map<number, PromptStream>();
-    const results: ExperimentResult['runs'] = [];
-    for (const { o, seed, run } of runs) {
-      if (opts.only !== undefined && run !== opts.only) continue;
-      const dir = join(expDir, run);
-      const rj = readJson<RunJson>(join(dir, 'run.json'));
-      if (rj?.status === 'finished' || rj?.status === 'failed') {
-        log(`${run}: already ${rj.status}${rj.status === 'failed' ? ` (${rj.failure?.message ?? ''}); --fresh retries it` : ''}, skipping`);
-        results.push({ run, status: 'skipped' });
-        continue;
-      }
-      if (!stream.has(seed)) stream.set(seed, new PromptStream(pool, seed));
-      const entry = exp.objectives[objectives.indexOf(o)]!;
-      try {
-        const status = await trainRun({
-          experiment: exp,
-          dir,
-          run,
-          objective: o.objective,
-          objectiveConfig: o.config,
-          objectiveInfo: {
-            id: o.objective.id, title: o.objective.title, reference: o.objective.reference, config: o.config, name: o.name,
-            ...(entry.module ? { module: entry.module } : {}), ...(o.objective.metricLabels ? { metricLabels: o.objective.metricLabels } : {}),
-          },
-          seed,
-          policy,
-          rollout,
-          tokenizer: tok,
-          stream: stream.get(seed)!,
-          trainGrader: mathGrader,
-          sftParams: sft.params,
-          benches,
-          initialEval: initialEval.get(seed)!,
-          runJsonBase: baseJson,
-          checkpointEvery: exp.checkpointEvery,
-          onProgress: opts.onProgress,
-          onLog: log,
-          afterStep: opts.afterStep ? (step) => opts.afterStep!(run, step) : undefined,
-        });
-        results.push({ run, status });
-      } catch (e) {
-        if (!(e instanceof RunFailure)) throw e;
-        recordFailure(dir, e, readJson<RunJson>(join(dir, 'run.json')));
-        log(`${run}: FAILED: ${e.message} (last good checkpoint kept in ${join(dir, 'checkpoint')})`);
-        results.push({ run, status: 'failed', failure: e.message });
-      }
+// 5. ------------------------------------------------------------------------------------------
+
+/** What every run is trained with: the shared engines, the SFT start and the per-seed SFT rows. */
+interface Trained {
+  policy: PolicyEngine;
+  rollout: RolloutEngine;
+  sft: SftResult;
+  base: RunJsonBase;
+  initialEval: Map<number, EvalRow[]>;
+}
+
+async function trainRuns(ctx: Context, t: Trained, tracker: RunTracker): Promise<ExperimentResult['runs']> {
+  const streams = new Map<number, PromptStream>();
+  const results: ExperimentResult['runs'] = [];
+  for (const r of ctx.runs) {
+    const lock = await lockRun(ctx, r.run);
+    if (!isLock(lock)) {
+      const message = describeHolder(lock, ctx.lockOpts.staleMs);
+      ctx.log(`${r.run}: skipping: ${message}`);
+      results.push({ run: r.run, status: 'busy', failure: message });
+      continue;
     }
-    const { rows } = writeSummaries(expDir);
-    return { dir: expDir, experiment: exp, objectives: objectives.map((o) => o.name), runs: results, summary: rows, sftDir: sft.dir, wallTime: (performance.now() - t0) / 1000 };
-  } finally {
-    await policy.release();
+    try {
+      tracker.run = r.run;
+      tracker.step = undefined;
+      if (!streams.has(r.seed)) streams.set(r.seed, new PromptStream(ctx.pool, r.seed));
+      results.push(await trainOne(ctx, r, lock, t, streams.get(r.seed)!, tracker));
+    } finally {
+      lock.release();
+      tracker.run = undefined;
+    }
+  }
+  return results;
+}
+
+/** The run's lock, or its holder when another process has it (with --wait: once it is free). */
+async function lockRun(ctx: Context, run: string): Promise<Lock | LockHolder> {
+  const opts: LockOptions = {
+    purpose: `run ${run} is being trained`,
+    ...ctx.lockOpts,
+    onLost: (by) => ctx.log(`${run}: WARNING: lost its lock${by ? ` to ${describeHolder(by, ctx.lockOpts.staleMs)}` : ''}; stopping this run after the current step`),
+    onTakeover: (h, why) => ctx.log(`${run}: taking over the lock of pid ${h.owner?.pid ?? '?'} on host ${h.owner?.host ?? '?'}: ${why}`),
+  };
+  if (!ctx.opts.wait) return tryLock(runLockPath(ctx.expDir, run), opts);
+  return acquireLock(runLockPath(ctx.expDir, run), { ...opts, waitMs: Infinity, onWait: (h) => ctx.log(`${run}: waiting: ${describeHolder(h, ctx.lockOpts.staleMs)}`) });
+}
+
+/** One run, its lock held: skip it when done, else resume or start it; classify how it ended. */
+async function trainOne(ctx: Context, { o, seed, run }: PlannedRun, lock: Lock, t: Trained, stream: PromptStream, tracker: RunTracker): Promise<ExperimentResult['runs'][number]> {
+  const { exp, expDir, log } = ctx;
+  const dir = join(expDir, run);
+  try {
+    for (const p of removeStaleTemps(dir)) log(`${run}: removed ${p} (left by a process that is gone)`);
+    const rj = readRunJson(dir);
+    if (rj?.status === 'finished' || rj?.status === 'failed') {
+      log(`${run}: already ${rj.status}${rj.status === 'failed' ? ` (${rj.failure?.message ?? ''}); --fresh retries it` : ''}, skipping`);
+      return { run, status: 'skipped' };
+    }
+    const entry = exp.objectives[ctx.objectives.indexOf(o)]!;
+    const status = await trainRun({
+      experiment: exp,
+      dir,
+      run,
+      objective: o.objective,
+      objectiveConfig: o.config,
+      objectiveInfo: {
+        id: o.objective.id, title: o.objective.title, reference: o.objective.reference, config: o.config, name: o.name,
+        ...(entry.module ? { module: entry.module } : {}), ...(o.objective.metricLabels ? { metricLabels: o.objective.metricLabels } : {}),
+      },
+      seed,
+      policy: t.policy,
+      rollout: t.rollout,
+      tokenizer: defaultTokenizer,
+      stream,
+      trainGrader: mathGrader,
+      sftParams: t.sft.params,
+      benches: ctx.benches,
+      initialEval: t.initialEval.get(seed)!,
+      runJsonBase: t.base,
+      checkpointEvery: exp.checkpointEvery,
+      onProgress: (p) => {
+        tracker.step = p.step;
+        // A lock taken over (its heartbeat stalled past the stale limit) means another process
+        // may be training this run now: stop before writing more.
+        if (lock.lost) throw new LockLostError(`${run}: another process took over this run's lock at step ${p.step}; stopped`);
+        ctx.opts.onProgress?.(p);
+      },
+      onLog: log,
+      afterStep: ctx.opts.afterStep ? (step) => ctx.opts.afterStep!(run, step) : undefined,
+    });
+    return { run, status };
+  } catch (e) {
+    if (e instanceof RunFailure) {
+      recordFailure(dir, e, readRunJson(dir));
+      log(`${run}: FAILED: ${e.message} (last good checkpoint kept in ${join(dir, 'checkpoint')})`);
+      return { run, status: 'failed', failure: e.message };
+    }
+    if (e instanceof CorruptFileError) {
+      const message = (e.remedy ? e : e.withRemedy(runRemedy(run))).message;
+      log(`${run}: DAMAGED: ${message}`);
+      return { run, status: 'corrupt', failure: message };
+    }
+    if (e instanceof LockLostError) {
+      log(e.message);
+      return { run, status: 'busy', failure: e.message };
+    }
+    throw e;
+  }
+}
+
+// 6. ------------------------------------------------------------------------------------------
+
+async function rebuildSummaries(ctx: Context): Promise<SummaryRow[]> {
+  return withLock(
+    experimentLockPath(ctx.expDir),
+    () => {
+      removeStaleTemps(ctx.expDir);
+      const { rows, skipped } = writeSummaries(ctx.expDir);
+      for (const s of skipped) ctx.log(`summaries: left out ${s.run}: ${s.message}`);
+      return rows;
+    },
+    experimentLockOptions(ctx, `the summaries of experiment ${ctx.exp.name} are being written`),
+  );
+}
+
+// ---------------------------------------------------------------------------------------------
+
+/** One line on where an interrupted runner stopped and how it will resume. */
+export function describeStop(t: RunTracker): string {
+  switch (t.phase) {
+    case 'setup':
+      return 'stopped while setting up, before any training';
+    case 'sft':
+      return 'stopped while training the SFT warm start; it is cached only once complete, so it starts over';
+    case 'sft-rows':
+      return 'stopped while evaluating the SFT rows; they are evaluated again';
+    case 'runs': {
+      if (!t.run || !t.expDir) return 'stopped between runs';
+      let ck: number | null = null;
+      try {
+        ck = readJsonFile<{ step: number }>(join(t.expDir, t.run, 'checkpoint', 'state.json'))?.step ?? null;
+      } catch {
+        ck = null;
+      }
+      const at = t.step !== undefined ? `after step ${t.step}` : 'before its first step of this session';
+      return `${t.run} stopped ${at}; ${ck !== null ? `it resumes from its checkpoint at step ${ck}` : 'it has no checkpoint yet, so it starts over'}`;
+    }
+    case 'summaries':
+      return 'stopped while writing summary.csv and curves.csv; they are rebuilt';
+    case 'done':
+      return 'stopped after the runs';
   }
 }
 

@@ -3,9 +3,11 @@
 // the one backward pass gets weights -1/N at every target position. Trained once per config
 // and cached under <output>/.cache/sft-<hash>/ (hash of everything that determines the
 // weights), so every objective and seed of an experiment starts from the identical checkpoint,
-// which is also the frozen reference policy.
+// which is also the frozen reference policy. Trained exactly once, also across processes and
+// hosts: whoever finds no cache entry takes the entry's lock, checks again, and trains; the others
+// wait for it. Every file of the entry is in its SHA256SUMS and checked when it is loaded.
 import { createHash } from 'node:crypto';
-import { existsSync, readFileSync, readdirSync, rmSync, renameSync, mkdirSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { PolicyConfig, PolicyEngine } from '../engine/types.ts';
@@ -13,8 +15,10 @@ import { AdamW, clipGradNorm, decayMask, learningRate } from '../engine/optim.ts
 import { saveCheckpoint, loadCheckpoint } from '../engine/checkpoint.ts';
 import type { Problem } from '../tasks/types.ts';
 import type { CharTokenizer } from '../tasks/tokenizer.ts';
-import { RunError } from '../util/errors.ts';
-import { writeJsonAtomic } from '../util/fs.ts';
+import { readChecksums, verifyChecksum, writeChecksums } from '../util/checksums.ts';
+import { RunError, isReportable, printable } from '../util/errors.ts';
+import { CorruptFileError, readFileOrNull, recoverDir, removeStaleTemps, replaceDirAtomic, writeJsonAtomic } from '../util/fs.ts';
+import { describeHolder, withLock, type LockOptions } from '../util/lock.ts';
 import { Rng } from '../util/rng.ts';
 import { packSequences } from './batch.ts';
 import { encodePrompt, encodeTarget } from './data.ts';
@@ -126,20 +130,96 @@ export async function trainSft(policy: PolicyEngine, job: SftJob, tok: CharToken
   return { params, info: { steps: s.steps, finalLoss: loss, wallTime: (performance.now() - t0) / 1000, losses } };
 }
 
+export interface SftResult {
+  params: Float32Array;
+  info: SftInfo;
+  dir: string;
+  cached: boolean;
+}
+
+export interface EnsureSftOptions {
+  /** Train it again even when the cache has it (--fresh-sft). */
+  fresh?: boolean;
+  /** Lock timing (tests shorten it); waiting for another trainer is unbounded. */
+  lock?: Pick<LockOptions, 'heartbeatMs' | 'staleMs' | 'pollMs'>;
+}
+
+/** The lock that makes one process train a cache entry while the others wait. */
+export function sftLockPath(cacheRoot: string, hash: string): string {
+  return join(cacheRoot, '.locks', `sft-${hash}.lock`);
+}
+
+/** A cache entry, verified file by file; null when there is none. A damaged one names the file and --fresh-sft. */
+async function loadCached(dir: string, hash: string): Promise<SftResult | null> {
+  const remedy = `run with --fresh-sft to train it again (or delete ${dir})`;
+  recoverDir(dir);
+  if (!existsSync(dir)) return null;
+  const infoPath = join(dir, 'sft.json');
+  const infoBytes = readFileOrNull(infoPath, remedy);
+  if (infoBytes === null) throw new CorruptFileError(infoPath, 'missing from the SFT cache entry', remedy);
+  const sums = readChecksums(dir, remedy);
+  verifyChecksum(dir, 'sft.json', infoBytes, sums, remedy);
+  const policyJson = readFileOrNull(join(dir, 'policy.json'), remedy);
+  if (policyJson === null) throw new CorruptFileError(join(dir, 'policy.json'), 'missing from the SFT cache entry', remedy);
+  verifyChecksum(dir, 'policy.json', policyJson, sums, remedy);
+  let info: SftInfo;
+  try {
+    info = JSON.parse(infoBytes.toString('utf8')) as SftInfo;
+  } catch (e) {
+    throw new CorruptFileError(infoPath, `truncated or not valid JSON (${printable((e as Error).message)})`, remedy);
+  }
+  if (!info || typeof info !== 'object' || info.hash !== hash) throw new CorruptFileError(infoPath, `records hash ${JSON.stringify(info?.hash)}, expected ${hash}`, remedy);
+  try {
+    const ck = await loadCheckpoint(dir);
+    return { params: ck.params, info, dir, cached: true };
+  } catch (e) {
+    if (e instanceof CorruptFileError) throw e.withRemedy(remedy);
+    if (isReportable(e)) throw new CorruptFileError(dir, (e as Error).message.replace(/^loadCheckpoint: /, ''), remedy);
+    throw e;
+  }
+}
+
 /**
- * The cached SFT checkpoint for this job, training it first when the cache has none. The cache
- * entry is written to a temporary folder and renamed into place, so a crash never leaves a
- * half-written entry behind.
+ * The cached SFT checkpoint for this job, training it first when the cache has none (or when
+ * `fresh`). The entry is built in a temporary folder and renamed into place, so a crash never
+ * leaves a half-written entry; the lock makes concurrent processes train it once.
  */
-export async function ensureSft(policy: PolicyEngine, job: SftJob, tok: CharTokenizer, cacheRoot: string, log: (msg: string) => void): Promise<{ params: Float32Array; info: SftInfo; dir: string; cached: boolean }> {
+export async function ensureSft(policy: PolicyEngine, job: SftJob, tok: CharTokenizer, cacheRoot: string, log: (msg: string) => void, opts: EnsureSftOptions = {}): Promise<SftResult> {
   const hash = sftHash(job, tok);
   const dir = join(cacheRoot, `sft-${hash}`);
-  const infoPath = join(dir, 'sft.json');
-  if (existsSync(infoPath)) {
-    const ck = await loadCheckpoint(dir);
-    log(`sft: reusing cached checkpoint ${dir}`);
-    return { params: ck.params, info: JSON.parse(readFileSync(infoPath, 'utf8')) as SftInfo, dir, cached: true };
+  // Entries half-written by killed processes (a live writer's, or a recent one on another host, stay).
+  for (const p of [...removeStaleTemps(cacheRoot), ...removeStaleTemps(join(cacheRoot, '.locks'))]) log(`sft: removed ${p} (left by a process that is gone)`);
+  if (!opts.fresh) {
+    const hit = await loadCached(dir, hash);
+    if (hit) {
+      log(`sft: reusing cached checkpoint ${dir}`);
+      return hit;
+    }
   }
+  return withLock(
+    sftLockPath(cacheRoot, hash),
+    async () => {
+      if (!opts.fresh) {
+        // Another process may have trained it while this one waited for the lock.
+        const hit = await loadCached(dir, hash);
+        if (hit) {
+          log(`sft: reusing cached checkpoint ${dir}`);
+          return hit;
+        }
+      }
+      return trainAndCache(policy, job, tok, hash, dir, log);
+    },
+    {
+      purpose: `the SFT warm start sft-${hash} is being trained`,
+      waitMs: Infinity,
+      ...opts.lock,
+      onWait: (h) => log(`sft: waiting: ${describeHolder(h, opts.lock?.staleMs)}`),
+      onTakeover: (h, why) => log(`sft: taking over the SFT lock of pid ${h.owner?.pid ?? '?'} on host ${h.owner?.host ?? '?'}: ${why}`),
+    },
+  );
+}
+
+async function trainAndCache(policy: PolicyEngine, job: SftJob, tok: CharTokenizer, hash: string, dir: string, log: (msg: string) => void): Promise<SftResult> {
   log(`sft: training ${job.settings.steps} steps × ${job.settings.batchSize} examples (cache ${dir})`);
   let last = performance.now();
   const { params, info } = await trainSft(policy, job, tok, (step, loss) => {
@@ -150,12 +230,10 @@ export async function ensureSft(policy: PolicyEngine, job: SftJob, tok: CharToke
     }
   });
   const full: SftInfo = { hash, ...info };
-  const tmp = `${dir}.tmp-${process.pid}`;
-  rmSync(tmp, { recursive: true, force: true });
-  mkdirSync(tmp, { recursive: true });
-  await saveCheckpoint(tmp, policy.config, params);
-  writeJsonAtomic(join(tmp, 'sft.json'), full);
-  rmSync(dir, { recursive: true, force: true });
-  renameSync(tmp, dir);
+  await replaceDirAtomic(dir, async (tmp) => {
+    const sums = await saveCheckpoint(tmp, policy.config, params);
+    sums['sft.json'] = writeJsonAtomic(join(tmp, 'sft.json'), full).sha256;
+    writeChecksums(tmp, sums);
+  });
   return { params, info: full, dir, cached: false };
 }

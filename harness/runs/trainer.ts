@@ -435,6 +435,7 @@ export async function trainRun(spec: RunSpec): Promise<'finished' | 'failed'> {
   };
   writeRunJson('running');
   const startFraction = budgetFraction(exp.budget, state);
+  const sessionStartStep = state.step;
   const sessionStart = performance.now();
 
   while (budgetFraction(exp.budget, state) < 1) {
@@ -486,7 +487,17 @@ export async function trainRun(spec: RunSpec): Promise<'finished' | 'failed'> {
     spec.onProgress?.({ run: spec.run, step: stepNo, totalSteps, fraction: budgetFraction(exp.budget, state), reward: row.reward!, accuracy: row.accuracy!, elapsed: (performance.now() - sessionStart) / 1000, startFraction });
     spec.afterStep?.(stepNo);
   }
-  if (state.step === 0) writeRunJson('finished', { finishedAt: new Date().toISOString() });
+  if (state.step === sessionStartStep) {
+    // Nothing to train this session: a run with no budget, or one killed after its final
+    // checkpoint but before its final run.json. Finish it. Its final evaluation was written before
+    // that checkpoint; evaluate only if those rows are missing.
+    const evalPath = join(dir, 'eval.jsonl');
+    if (state.step > 0 && !readJsonl<{ step: number }>(evalPath).some((r) => r.step === state.step)) {
+      const at = { step: state.step, rollouts: state.rollouts, tokens: state.tokens, wallTime: state.wallTime };
+      appendJsonlAtomic(evalPath, await evaluate(rollout, ctx.params, spec.benches, { k: exp.eval.k, temperature: exp.eval.temperature, topP: exp.eval.topP, greedy: exp.eval.greedy, maxTokens: exp.eval.maxTokens ?? rl.maxTokens }, exp.eval.seed, at));
+    }
+    writeRunJson('finished', { finishedAt: new Date().toISOString() });
+  }
   return 'finished';
 }
 

@@ -1,9 +1,10 @@
 // Loaders for the standard math benchmark files (formats in ../shared/datasets/SOURCES.md) and a
 // generic JSONL loader. Each maps records to { id, problem, answer, meta } with the dataset's own
 // answer convention applied. Strict: a malformed line names file and line, a missing field names
-// the field; nothing is silently dropped.
+// the field, an empty file is an error; nothing is silently dropped. A UTF-8 byte-order mark is
+// accepted, and text quoted from a broken line has its control bytes escaped.
 import { readFileSync } from 'node:fs';
-import { UsageError } from '../util/errors.ts';
+import { UsageError, printable } from '../util/errors.ts';
 import type { Problem } from './types.ts';
 import { lastBoxed } from './grading/extract.ts';
 
@@ -20,6 +21,8 @@ export function readJsonl(path: string): JsonlRecord[] {
   } catch (e) {
     throw new UsageError(`${path}: cannot read dataset file (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
   }
+  if (text.charCodeAt(0) === 0xfeff) text = text.slice(1); // a UTF-8 byte-order mark (Windows editors write one)
+  if (!text.trim()) throw new UsageError(`${path}: empty file (expected one JSON object per line)`);
   const lines = text.split('\n');
   if (lines.length && lines[lines.length - 1] === '') lines.pop();
   const out: JsonlRecord[] = [];
@@ -31,7 +34,7 @@ export function readJsonl(path: string): JsonlRecord[] {
     try {
       v = JSON.parse(s);
     } catch (e) {
-      throw new UsageError(`${path}:${line}: malformed JSON (${(e as Error).message})`);
+      throw new UsageError(`${path}:${line}: malformed JSON (${printable((e as Error).message)})`);
     }
     if (!v || typeof v !== 'object' || Array.isArray(v)) throw new UsageError(`${path}:${line}: expected a JSON object, got ${Array.isArray(v) ? 'an array' : typeof v}`);
     out.push({ line, value: v as Record<string, unknown> });
@@ -70,7 +73,7 @@ function boxedOf(path: string, rec: JsonlRecord, name: string): string {
 /** "025" → "25": AIME answers are integers, some stored zero-padded. */
 function integerAnswer(path: string, rec: JsonlRecord, raw: string, name: string): string {
   const t = raw.trim();
-  if (!/^-?\d+(\.0+)?$/.test(t)) throw new UsageError(`${path}:${rec.line}: field '${name}' should be an integer, got ${JSON.stringify(raw)}`);
+  if (!/^-?\d+(\.0+)?$/.test(t)) throw new UsageError(`${path}:${rec.line}: field '${name}' should be an integer, got ${printable(JSON.stringify(raw))}`);
   const neg = t.startsWith('-');
   const digits = t.replace(/^-/, '').replace(/\.0+$/, '').replace(/^0+(?=\d)/, '');
   return (neg && digits !== '0' ? '-' : '') + digits;
@@ -179,7 +182,7 @@ export function loadJsonlProblems(spec: JsonlLoaderSpec): Problem[] {
   const ids = new Set<string>();
   return readJsonl(spec.path).map((rec, i) => {
     const id = spec.idField ? `${spec.name}/${answerValue(spec.path, rec, spec.idField)}` : `${spec.name}/${i}`;
-    if (ids.has(id)) throw new UsageError(`${spec.path}:${rec.line}: duplicate id '${id}' (field '${spec.idField}')`);
+    if (ids.has(id)) throw new UsageError(`${spec.path}:${rec.line}: duplicate id '${printable(id)}' (field '${spec.idField}')`);
     ids.add(id);
     return { id, problem: str(spec.path, rec, spec.problemField), answer: answerValue(spec.path, rec, spec.answerField).trim(), meta: { line: rec.line } };
   });

@@ -2,8 +2,9 @@
 // (PAD, BOS, EOS, newline, printable ASCII). Fixed so that a checkpoint's ids mean the same
 // thing in every run; an unknown character is an input error, never silently mapped.
 import { UsageError } from '../util/errors.ts';
+import type { Tokenizer } from './tokenizer-types.ts';
 
-export class CharTokenizer {
+export class CharTokenizer implements Tokenizer {
   readonly pad = 0;
   readonly bos = 1;
   readonly eos = 2;
@@ -61,6 +62,11 @@ export class CharTokenizer {
       s += ch;
     }
     return s;
+  }
+
+  /** The id of one character, or undefined (the generic Tokenizer lookup). */
+  tokenToId(ch: string): number | undefined {
+    return this.idOf.get(ch);
   }
 
   /** The id of one character (UsageError when it is not in the vocabulary). */

@@ -13,10 +13,16 @@ export interface Problem {
   meta?: Record<string, unknown>;
 }
 
+/** Which extraction stage found the answer: a \boxed{}, a final-answer phrase (`####`, "the
+ * final answer is"), the last LaTeX expression, or the last number. */
+export type ExtractionStage = 'boxed' | 'final-answer' | 'latex' | 'number';
+
 export interface GradeResult {
   correct: boolean;
   /** The final answer found in the response, or null when none was found. */
   extracted: string | null;
+  /** The stage that found `extracted` (null when nothing was found); plugin graders may omit it. */
+  stage?: ExtractionStage | null;
 }
 
 /** A grader is a plugin point: a task may bring its own. */

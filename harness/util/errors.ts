@@ -21,3 +21,11 @@ export class RunError extends Error {
 export function isReportable(e: unknown): e is UsageError | RunError {
   return e instanceof UsageError || e instanceof RunError;
 }
+
+/**
+ * Text from a file (a dataset line, a damaged results file) made safe to print: control
+ * characters become visible escapes (`\x1b`), so a broken line cannot drive the terminal.
+ */
+export function printable(s: string): string {
+  return s.replace(/[\x00-\x1f\x7f-\x9f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
+}

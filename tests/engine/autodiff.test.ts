@@ -38,6 +38,8 @@ const cases: [string, Parameters<typeof fdCheck>[0], Parameters<typeof fdCheck>[
   ['MatMul 3d x 2d (weight)', [x('a', [2, 3, 4]), x('b', [4, 2])], (a, b) => op.matmul(a!, b!)],
   ['MatMul batched 4d', [x('a', [2, 2, 3, 4]), x('b', [2, 2, 4, 3])], (a, b) => op.matmul(a!, b!)],
   ['MatMul batch broadcast', [x('a', [2, 3, 4]), x('b', [1, 4, 2])], (a, b) => op.matmul(a!, b!)],
+  ['MatMul x Transpose(W), W in [out, in] layout', [x('a', [2, 3, 4]), x('w', [5, 4])], (a, w) => op.matmul(a!, op.transpose(w!, [1, 0]))],
+  ['MatMul broadcast over grouped heads (GQA)', [x('q', [1, 2, 3, 2, 4]), x('k', [1, 2, 1, 4, 5])], (q, k) => op.matmul(q!, k!)],
   ['Transpose', [x('a', [2, 3, 4])], (a) => op.transpose(a!, [2, 0, 1])],
   ['Reshape', [x('a', [2, 3, 4])], (a) => op.reshape(a!, [0, -1])],
   ['Unsqueeze/Squeeze', [x('a', [2, 3])], (a) => op.squeeze(op.mul(op.unsqueeze(a!, [1]), op.unsqueeze(a!, [1])), [1])],
@@ -51,6 +53,8 @@ const cases: [string, Parameters<typeof fdCheck>[0], Parameters<typeof fdCheck>[
   ['Identity', [x('a', [3])], (a) => op.identity(a!)],
   ['Cast f64->f64', [x('a', [3])], (a) => op.cast(op.mul(a!, a!), 'float64')],
   ['LayerNormalization', [x('a', [2, 3, 5]), x('s', [5]), x('b', [5])], (a, s, b) => op.layerNorm(a!, s!, b!)],
+  ['SimplifiedLayerNormalization (RMSNorm)', [x('a', [2, 3, 5]), x('s', [5])], (a, s) => op.rmsNorm(a!, s!, 1e-6)],
+  ['RMSNorm per head (4-d, large eps)', [x('a', [1, 2, 3, 4], 0.1), x('s', [4])], (a, s) => op.rmsNorm(a!, s!, 0.05)],
   [
     'Gather rows (repeated ids)',
     [x('w', [5, 3]), { name: 'ids', shape: [2, 3], data: [1, 4, 1, 0, 1, 2], dtype: 'int32' }],
@@ -71,7 +75,7 @@ for (const [name, inputs, f] of cases) {
 }
 
 test('every rule in the VJP table is exercised above', () => {
-  const tested = new Set(['FastGelu', 'Sigmoid', 'Add', 'Sub', 'Mul', 'Div', 'Neg', 'Exp', 'Log', 'Sqrt', 'Tanh', 'Pow', 'Softmax', 'LogSoftmax', 'MatMul', 'Transpose', 'Reshape', 'Unsqueeze', 'Squeeze', 'Expand', 'ReduceSum', 'ReduceMean', 'Concat', 'Split', 'Identity', 'Cast', 'LayerNormalization', 'Gather', 'GatherElements']);
+  const tested = new Set(['FastGelu', 'Sigmoid', 'Add', 'Sub', 'Mul', 'Div', 'Neg', 'Exp', 'Log', 'Sqrt', 'Tanh', 'Pow', 'Softmax', 'LogSoftmax', 'MatMul', 'Transpose', 'Reshape', 'Unsqueeze', 'Squeeze', 'Expand', 'ReduceSum', 'ReduceMean', 'Concat', 'Split', 'Identity', 'Cast', 'LayerNormalization', 'SimplifiedLayerNormalization', 'Gather', 'GatherElements']);
   assert.deepEqual(Object.keys(VJP).filter((k) => !tested.has(k)), []);
 });
 
@@ -100,6 +104,37 @@ test('VJP FastGelu (float32 only in ORT) matches the float64 GELU gradient and v
   // And the value is GPT-2's formula.
   const gpt2 = (v: number) => 0.5 * v * (1 + Math.tanh(Math.sqrt(2 / Math.PI) * (v + 0.044715 * v ** 3)));
   xs.forEach((v, i) => assert.ok(Math.abs(ref.y[i]! - gpt2(v)) < 1e-12));
+});
+
+test('VJP RMSNorm in float32 (stashed inverse RMS) matches the float64 rule', async () => {
+  const rng2 = new Rng(5);
+  const xs = randn(rng2, 3 * 6), ws = randn(rng2, 6), rs = randn(rng2, 3 * 6);
+  const run = async (dtype: 'float32' | 'float64') => {
+    const g = new Graph('rms');
+    const a = g.input('a', dtype, [3, 6]), w = g.input('w', dtype, [6]);
+    const y = op.rmsNorm(a, w, 1e-6);
+    const [da, dw] = gradients(g, op.reduceSum(op.mul(y, g.constant(dtype, [3, 6], rs)), null), [a, w]);
+    g.output(y, 'y');
+    g.output(da!, 'da');
+    g.output(dw!, 'dw');
+    const s = await compile(g);
+    const A = dtype === 'float32' ? Float32Array : Float64Array;
+    const out = await s.run({ a: new ort.Tensor(dtype, A.from(xs), [3, 6]), w: new ort.Tensor(dtype, A.from(ws), [6]) });
+    await s.release();
+    return ['y', 'da', 'dw'].map((k) => Array.from(out[k]!.data as Float32Array));
+  };
+  const f32 = await run('float32'), ref = await run('float64');
+  ref.forEach((r, k) => r.forEach((v, i) => assert.ok(Math.abs(f32[k]![i]! - v) < 1e-5 * (1 + Math.abs(v)), `${['y', 'da', 'dw'][k]}[${i}]: ${f32[k]![i]} vs ${v}`)));
+});
+
+test('transposing back is free: Transpose(Transpose(x)) is x, so weight gradients are never transposed', () => {
+  const g = new Graph('tt');
+  const w = g.input('w', 'float32', [5, 4]);
+  assert.equal(op.transpose(op.transpose(w, [1, 0]), [1, 0]), w);
+  const a = g.input('a', 'float32', ['B', 3, 4]);
+  const [dw] = gradients(g, op.reduceSum(op.matmul(a, op.transpose(w, [1, 0])), null), [w]);
+  assert.equal(dw!.producer!.op, 'Gemm', 'dW = dy^T a straight from one Gemm');
+  assert.deepEqual(dw!.shape, [5, 4]);
 });
 
 test('a wrong rule is caught by the check (the check can fail)', async () => {

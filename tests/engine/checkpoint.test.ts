@@ -9,11 +9,12 @@ import { createPolicyEngine, positionsAndMask } from '../../harness/engine/polic
 import { saveCheckpoint, loadCheckpoint } from '../../harness/engine/checkpoint.ts';
 import { ort } from '../../harness/engine/session.ts';
 import onnxProto from 'onnx-proto';
-import { paramLayout } from '../../harness/engine/transformer.ts';
+import { paramLayout } from '../../harness/engine/models/gpt.ts';
 import { Rng } from '../../harness/util/rng.ts';
-import type { PolicyConfig } from '../../harness/engine/types.ts';
+import { LLAMA_GRADCHECK_CONFIGS } from '../../harness/engine/gradcheck.ts';
+import type { GptConfig } from '../../harness/engine/types.ts';
 
-const cfg: PolicyConfig = { vocabSize: 11, contextLength: 16, dModel: 16, nLayers: 2, nHeads: 2, mlpRatio: 2 };
+const cfg: GptConfig = { vocabSize: 11, contextLength: 16, dModel: 16, nLayers: 2, nHeads: 2, mlpRatio: 2 };
 const dir = mkdtempSync(join(tmpdir(), 'rlbench-ckpt-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
 
@@ -63,6 +64,7 @@ test('loading a broken checkpoint names the file and the problem', async () => {
     writeFileSync(join(bad, 'policy.json'), JSON.stringify(meta));
     await assert.rejects(loadCheckpoint(bad), /initialiser 'wte' is type 1 \[11,16\], expected float32 \[11,32\]/);
     await assert.rejects(saveCheckpoint(bad, cfg, new Float32Array(3)), /params has 3 values, the config needs \d+/);
+    await assert.rejects(saveCheckpoint(bad, LLAMA_GRADCHECK_CONFIGS.qwen2!, new Float32Array(3)), /rlbench-policy checkpoints hold GPT policies only/);
   } finally {
     rmSync(bad, { recursive: true, force: true });
   }

@@ -4,16 +4,23 @@ import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createPolicyEngine, positionsAndMask } from '../../harness/engine/policy.ts';
 import { policyGradcheck } from '../../harness/engine/gradcheck.ts';
-import { buildPolicyGraph, paramLayout } from '../../harness/engine/transformer.ts';
+import { paramLayout } from '../../harness/engine/models/gpt.ts';
+import { buildPolicyGraph } from '../../harness/engine/policy-graph.ts';
 import { createSession, ort } from '../../harness/engine/session.ts';
 import { serializeGraph } from '../../harness/engine/graph/serialize.ts';
 import { UsageError } from '../../harness/util/errors.ts';
 import { Rng } from '../../harness/util/rng.ts';
-import type { PolicyConfig, TokenBatch } from '../../harness/engine/types.ts';
+import type { GptConfig, KvCache, PolicyEngine, TokenBatch } from '../../harness/engine/types.ts';
 
-const cfg: PolicyConfig = { vocabSize: 13, contextLength: 24, dModel: 16, nLayers: 2, nHeads: 4, mlpRatio: 4 };
+const cfg: GptConfig = { vocabSize: 13, contextLength: 24, dModel: 16, nLayers: 2, nHeads: 4, mlpRatio: 4 };
 const engine = await createPolicyEngine(cfg, { threads: 1 });
 after(() => engine.release());
+
+/** Greedy decode that also returns the raw logits (fine at this vocabulary). */
+async function dec(e: PolicyEngine, p: Float32Array, cache: KvCache | null, batch: TokenBatch) {
+  const r = await e.decode(p, cache, batch, { temperature: 0 }, { logits: true });
+  return { ...r, logits: r.logits! };
+}
 
 /** Params with noise on top of init, so tests see a non-trivial (non-uniform) policy. */
 function noisyParams(seed: number, scale = 0.2): Float32Array {
@@ -38,10 +45,27 @@ function logSoftmaxAt(logits: Float32Array, row: number, V: number, k: number): 
   return logits[row * V + k]! - m - Math.log(s);
 }
 
-test('whole-policy gradient of sum(w*logp) matches finite differences (float64)', async () => {
+test('whole-policy gradient of sum(w*logp) matches finite differences (float64), also at a temperature', async () => {
   const r = await policyGradcheck(3, 48);
   assert.ok(r.ok, `max relative error ${r.maxRelErr} > ${r.tolerance} (${r.worst})`);
   assert.equal(r.checked, 48);
+  const t = await policyGradcheck(4, 32, undefined, 0.5);
+  assert.ok(t.ok && t.temperature === 0.5, `at T = 0.5: max relative error ${t.maxRelErr} (${t.worst})`);
+});
+
+test('log-probs at a temperature are log-softmax(logits / T), entropy included', async () => {
+  const p = noisyParams(6);
+  const tokens = Int32Array.from([1, 5, 7, 2, 9, 4]);
+  const T = 0.6;
+  const { logp, entropy } = await engine.logprobs(p, { tokens, batch: 1, time: 6 }, { temperature: T });
+  for (let c = 0; c < 5; c++) {
+    const { logits } = await dec(engine, p, null, { tokens: tokens.subarray(0, c + 1), batch: 1, time: c + 1 });
+    const scaled = logits.map((x) => x / T);
+    assert.ok(Math.abs(logSoftmaxAt(scaled, 0, cfg.vocabSize, tokens[c + 1]!) - logp[c]!) < 1e-4);
+    assert.ok(Math.abs(entropyAt(scaled, 0, cfg.vocabSize) - entropy[c]!) < 1e-4);
+  }
+  const one = await engine.logprobs(p, { tokens, batch: 1, time: 6 });
+  assert.deepEqual((await engine.logprobs(p, { tokens, batch: 1, time: 6 }, { temperature: 1 })).logp, one.logp, 'T = 1 is the default, bit for bit');
 });
 
 test('float32 engine gradient agrees with the float64 graph, and value = sum(w*logp)', async () => {
@@ -79,7 +103,7 @@ test('KV-cache decode gives the teacher-forced log-probs and entropies at every 
   const tokens = Int32Array.from({ length: B * T }, (_, i) => (i % T < offsets[Math.floor(i / T)]! ? 0 : 1 + rng.int(cfg.vocabSize - 1)));
   const tf = await engine.logprobs(p, { tokens, batch: B, time: T, offsets });
   const col = (c: number, n: number) => Int32Array.from({ length: B * n }, (_, i) => tokens[Math.floor(i / n) * T + c + (i % n)]!);
-  let { logits, cache } = await engine.decode(p, null, { tokens: col(0, prompt), batch: B, time: prompt, offsets });
+  let { logits, cache } = await dec(engine, p, null, { tokens: col(0, prompt), batch: B, time: prompt, offsets });
   let maxDiff = 0;
   for (let c = prompt - 1; c < T - 1; c++) {
     for (let r = 0; r < B; r++) {
@@ -89,7 +113,7 @@ test('KV-cache decode gives the teacher-forced log-probs and entropies at every 
       // The entropy compares the whole next-token distribution, not one entry of it.
       maxDiff = Math.max(maxDiff, Math.abs(entropyAt(logits, r, cfg.vocabSize) - tf.entropy[r * (T - 1) + c]!));
     }
-    if (c + 1 < T - 1) ({ logits, cache } = await engine.decode(p, cache, { tokens: col(c + 1, 1), batch: B, time: 1 }));
+    if (c + 1 < T - 1) ({ logits, cache } = await dec(engine, p, cache, { tokens: col(c + 1, 1), batch: B, time: 1 }));
   }
   assert.equal(cache.length, T - 1);
   assert.ok(maxDiff < 1e-4, `decode vs teacher-forced max |diff| ${maxDiff}`);
@@ -114,8 +138,8 @@ test('a left-padded row gets the same log-probs and decode logits as the unpadde
   both.set(row, padded.length + pad);
   both.fill(6, padded.length, padded.length + pad); // padding ids need not be 0
   const offs = Int32Array.from([pad, pad]);
-  const d = await engine.decode(p, null, { tokens: both, batch: 2, time: padded.length, offsets: offs });
-  const single = await engine.decode(p, null, { tokens: row, batch: 1, time: row.length });
+  const d = await dec(engine, p, null, { tokens: both, batch: 2, time: padded.length, offsets: offs });
+  const single = await dec(engine, p, null, { tokens: row, batch: 1, time: row.length });
   const V = cfg.vocabSize;
   for (let k = 0; k < V; k++) {
     assert.ok(Math.abs(d.logits[k]! - single.logits[k]!) < 1e-4);
@@ -169,9 +193,18 @@ test('bad input is rejected with a message naming what and where', async () => {
   await assert.rejects(engine.logprobs(p.subarray(1), { tokens: Int32Array.from([1, 2]), batch: 1, time: 2 }), /params has \d+ values, this policy has \d+/);
   await assert.rejects(engine.logprobs(p, { tokens: Int32Array.from([1, 2]), batch: 1, time: 2, offsets: Int32Array.from([2]) }), /offsets\[0\] = 2 must be in \[0, 2\)/);
   await assert.rejects(engine.gradWeightedLogprob(p, { tokens: Int32Array.from([1, 2, 3]), batch: 1, time: 3 }, new Float32Array(3)), /weights has 3 values, expected batch\*\(time-1\) = 1\*2/);
-  await assert.rejects(engine.decode(p, null, { tokens: new Int32Array(25), batch: 1, time: 25 }), /row 0 reaches position 24, beyond the context length 24/);
+  await assert.rejects(dec(engine, p, null, { tokens: new Int32Array(25), batch: 1, time: 25 }), /row 0 reaches position 24, beyond the context length 24/);
   await assert.rejects(createPolicyEngine({ ...cfg, nHeads: 3 }), /dModel \(16\) must be divisible by nHeads \(3\)/);
   await assert.rejects(createPolicyEngine({ ...cfg, nLayers: 0 }), /policy config: nLayers must be a positive integer, got 0/);
+  const one = { tokens: Int32Array.from([1, 2]), batch: 1, time: 2 };
+  await assert.rejects(engine.logprobs(p, one, { temperature: 0 }), /logprobs: temperature must be a positive number, got 0/);
+  await assert.rejects(engine.decode(p, null, one, { temperature: 1 }), /decode: sampling at temperature 1 needs one uniform per row \(1\), got none/);
+  await assert.rejects(engine.decode(p, null, one, { temperature: 1, uniforms: [1] }), /uniforms\[0\] = 1 must be in \[0, 1\)/);
+  await assert.rejects(engine.decode(p, null, one, { temperature: 1, topP: 0, uniforms: [0.5] }), /topP must be in \(0, 1\], got 0/);
+  await assert.rejects(engine.decode(p, null, one, { temperature: -1 }), /temperature must be a number >= 0, got -1/);
+  const wide = await createPolicyEngine({ ...cfg, vocabSize: 5000 }, { threads: 1 });
+  await assert.rejects(wide.decode(wide.initParams(0), null, one, { temperature: 0 }, { logits: true }), /raw logits are only returned for vocabularies up to 4096 \(this one has 5000\)/);
+  await wide.release();
 });
 
 test('decode past one cache chunk (capacity growth) still matches teacher forcing; a consumed cache is refused', async () => {
@@ -182,11 +215,11 @@ test('decode past one cache chunk (capacity growth) still matches teacher forcin
   const tf = await engine.logprobs(p, { tokens, batch: B, time: T });
   const col = (c: number, n: number) => Int32Array.from({ length: B * n }, (_, i) => tokens[Math.floor(i / n) * T + c + (i % n)]!);
   // Prefill 20 columns (capacity 32), then feed columns 20..22 two at a time and one at a time.
-  let r = await engine.decode(p, null, { tokens: col(0, prompt), batch: B, time: prompt });
+  let r = await dec(engine, p, null, { tokens: col(0, prompt), batch: B, time: prompt });
   const first = r.cache;
-  r = await engine.decode(p, r.cache, { tokens: col(prompt, 2), batch: B, time: 2 });
-  await assert.rejects(engine.decode(p, first, { tokens: col(prompt, 1), batch: B, time: 1 }), /already extended by a later decode call/);
-  r = await engine.decode(p, r.cache, { tokens: col(prompt + 2, 1), batch: B, time: 1 });
+  r = await dec(engine, p, r.cache, { tokens: col(prompt, 2), batch: B, time: 2 });
+  await assert.rejects(dec(engine, p, first, { tokens: col(prompt, 1), batch: B, time: 1 }), /already extended by a later decode call/);
+  r = await dec(engine, p, r.cache, { tokens: col(prompt + 2, 1), batch: B, time: 1 });
   for (let b = 0; b < B; b++) {
     const lp = logSoftmaxAt(r.logits, b, cfg.vocabSize, tokens[b * T + prompt + 3]!);
     assert.ok(Math.abs(lp - tf.logp[b * (T - 1) + prompt + 2]!) < 1e-4);
@@ -203,14 +236,14 @@ test('a long decode grows the cache across several chunks and stays exact', asyn
   const tokens = Int32Array.from({ length: B * T }, () => rng.int(cfg.vocabSize));
   const tf = await big.logprobs(p, { tokens, batch: B, time: T, offsets });
   const col = (c: number) => Int32Array.from({ length: B }, (_, i) => tokens[i * T + c]!);
-  let r = await big.decode(p, null, { tokens: Int32Array.from({ length: B * prompt }, (_, i) => tokens[Math.floor(i / prompt) * T + (i % prompt)]!), batch: B, time: prompt, offsets });
+  let r = await dec(big, p, null, { tokens: Int32Array.from({ length: B * prompt }, (_, i) => tokens[Math.floor(i / prompt) * T + (i % prompt)]!), batch: B, time: prompt, offsets });
   let maxDiff = 0;
   for (let c = prompt; c < T; c++) {
     for (let b = 0; b < B; b++) {
       const lp = logSoftmaxAt(r.logits, b, cfg.vocabSize, tokens[b * T + c]!);
       if (c - 1 >= offsets[b]!) maxDiff = Math.max(maxDiff, Math.abs(lp - tf.logp[b * (T - 1) + c - 1]!));
     }
-    if (c < T - 1) r = await big.decode(p, r.cache, { tokens: col(c), batch: B, time: 1 });
+    if (c < T - 1) r = await dec(big, p, r.cache, { tokens: col(c), batch: B, time: 1 });
   }
   await big.release();
   assert.ok(maxDiff < 1e-4, `max |diff| ${maxDiff} over 72 steps and two cache growths`);
@@ -234,11 +267,11 @@ test('batches split by maxBatchTokens give the same log-probs, summed gradients 
   // rounding (GEMM kernels vary with row count), and the cache it fills gives the same next step.
   const close = (x: Float32Array, y: Float32Array) => x.every((v, i) => Math.abs(v - y[i]!) < 1e-5);
   const prompt = { tokens: batch.tokens.subarray(0, B * 6), batch: B, time: 6, offsets: batch.offsets };
-  const da = await engine.decode(p, null, prompt), db = await small.decode(p, null, prompt);
+  const da = await dec(engine, p, null, prompt), db = await dec(small, p, null, prompt);
   assert.ok(close(db.logits, da.logits));
   const next = Int32Array.from({ length: B }, (_, i) => (i * 5) % cfg.vocabSize);
-  const sa = await engine.decode(p, da.cache, { tokens: next, batch: B, time: 1 });
-  const sb = await small.decode(p, db.cache, { tokens: next, batch: B, time: 1 });
+  const sa = await dec(engine, p, da.cache, { tokens: next, batch: B, time: 1 });
+  const sb = await dec(small, p, db.cache, { tokens: next, batch: B, time: 1 });
   assert.ok(close(sb.logits, sa.logits));
   await small.release();
   await assert.rejects(createPolicyEngine(cfg, { maxBatchTokens: 0 }), /maxBatchTokens must be a positive integer, got 0/);

@@ -54,17 +54,13 @@ test('supervised reverse task: loss goes near zero and greedy decode solves held
   }
   const N = held.length;
   const prompt = Int32Array.from(held.flatMap((ex) => ex.slice(0, L + 2)));
-  let { logits, cache } = await engine.decode(params, null, { tokens: prompt, batch: N, time: L + 2 });
+  // Greedy decoding inside the graph (argmax, lowest id on ties).
+  const greedy = { temperature: 0 };
+  let r = await engine.decode(params, null, { tokens: prompt, batch: N, time: L + 2 }, greedy);
   const out: number[][] = held.map(() => []);
   for (let k = 0; k < L; k++) {
-    const next = new Int32Array(N);
-    for (let r = 0; r < N; r++) {
-      let best = 0;
-      for (let j = 1; j < 13; j++) if (logits[r * 13 + j]! > logits[r * 13 + best]!) best = j;
-      next[r] = best;
-      out[r]!.push(best);
-    }
-    if (k < L - 1) ({ logits, cache } = await engine.decode(params, cache, { tokens: next, batch: N, time: 1 }));
+    for (let row = 0; row < N; row++) out[row]!.push(r.tokens[row]!);
+    if (k < L - 1) r = await engine.decode(params, r.cache, { tokens: r.tokens, batch: N, time: 1 }, greedy);
   }
   const solved = held.filter((ex, r) => out[r]!.join(',') === ex.slice(L + 2).join(',')).length;
   t.diagnostic(`${used} steps, final loss ${loss.toFixed(4)}, held-out solved ${solved}/${N}`);

@@ -1,12 +1,13 @@
 // The shared rollout engine on a real (tiny, random) policy: seeded determinism, independence
-// from batching, ratio == 1 at the behaviour weights, logpRef at the reference weights; plus
-// the token sampler and the batch layout by hand.
+// from batching, ratio == 1 at the behaviour weights, logpRef at the reference weights, the
+// decode-time log-probs, a set of EOS ids; plus the batch layout by hand. (The in-graph sampler
+// itself is tested by hand in tests/engine/sampler.test.ts.)
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createPolicyEngine } from '../../harness/engine/policy.ts';
 import type { PolicyEngine } from '../../harness/engine/types.ts';
 import { defaultTokenizer as tok } from '../../harness/tasks/tokenizer.ts';
-import { RolloutEngine, sampleToken } from '../../harness/runs/rollout.ts';
+import { RolloutEngine } from '../../harness/runs/rollout.ts';
 import { packSequences, gatherResponse, scatterResponse } from '../../harness/runs/batch.ts';
 import { Rng } from '../../harness/util/rng.ts';
 
@@ -72,22 +73,38 @@ test('greedy decoding ignores the seed and is the argmax path', async () => {
   const b = await engine().generate({ params, prompts, samples: 1, sampling: greedy, rng: new Rng(2) });
   assert.deepEqual(a.map((g) => [...g.tokens]), b.map((g) => [...g.tokens]));
   // Each greedy token is at least as likely as any other token the engine offers at that step.
-  const { logits } = await policy.decode(params, null, { tokens: prompts[0]!, batch: 1, time: prompts[0]!.length });
-  assert.equal(a[0]!.tokens[0], logits.indexOf(Math.max(...logits)));
+  const { logits } = await policy.decode(params, null, { tokens: prompts[0]!, batch: 1, time: prompts[0]!.length }, { temperature: 0 }, { logits: true });
+  assert.equal(a[0]!.tokens[0], logits!.indexOf(Math.max(...logits!)));
 });
 
-test('sampleToken: inverse-CDF sampling with temperature and top-p, by hand', () => {
-  const l = new Float32Array([0, Math.log(2), Math.log(3)]); // p = 1/6, 2/6, 3/6
-  assert.equal(sampleToken(l, 0, 3, 1, 1, 0.1), 0);
-  assert.equal(sampleToken(l, 0, 3, 1, 1, 0.2), 1);
-  assert.equal(sampleToken(l, 0, 3, 1, 1, 0.6), 2);
-  assert.equal(sampleToken(l, 0, 3, 0, 1, 0.0), 2, 'greedy');
-  for (const u of [0, 0.3, 0.99]) assert.equal(sampleToken(l, 0, 3, 1, 0.5, u), 2, 'top-p 0.5 keeps only the top token');
-  assert.equal(sampleToken(l, 0, 3, 1, 0.6, 0.5), 2, 'top-p 0.6 keeps {2, 1}: u*5/6 = 0.417 < 0.5');
-  assert.equal(sampleToken(l, 0, 3, 1, 0.6, 0.7), 1, 'u*5/6 = 0.583 > 0.5');
-  const l2 = new Float32Array([9, 0, Math.log(4)]); // offset 1: logits [0, ln 4] at T = 2 -> p = 1/3, 2/3
-  assert.equal(sampleToken(l2, 1, 2, 2, 1, 0.3), 0);
-  assert.equal(sampleToken(l2, 1, 2, 2, 1, 0.34), 1);
+test('sampleLogp is the log-prob under the sampling distribution: the teacher-forced one at that temperature', async () => {
+  for (const temperature of [1, 0.6]) {
+    const e = engine();
+    const gens = await e.generate({ params, prompts, samples: 2, sampling: { temperature, topP: 1, maxTokens: 8 }, rng: new Rng(3), behaviourLogprobs: false });
+    for (const g of gens) {
+      const T = g.prompt.length + g.tokens.length;
+      const tokens = Int32Array.from([...g.prompt, ...g.tokens]);
+      const { logp } = await policy.logprobs(params, { tokens, batch: 1, time: T }, { temperature });
+      assert.equal(g.sampleLogp.length, g.tokens.length);
+      for (let t = 0; t < g.tokens.length; t++) assert.ok(Math.abs(g.sampleLogp[t]! - logp[g.prompt.length - 1 + t]!) < 1e-5, `T=${temperature} token ${t}: ${g.sampleLogp[t]} vs ${logp[g.prompt.length - 1 + t]}`);
+    }
+  }
+});
+
+test('with several EOS ids decoding stops at any of them; text leaves it out', async () => {
+  const free = await engine().generate({ params, prompts, samples: 3, sampling, rng: new Rng(21), behaviourLogprobs: false });
+  // Make the first token any sequence produced an extra EOS id: those rows now stop there.
+  const extra = free.find((g) => g.tokens[0] !== tok.eos)!.tokens[0]!;
+  const e = new RolloutEngine(policy, { eos: [tok.eos, extra], pad: tok.pad, detokenize: (ids) => tok.decode(ids) });
+  const gens = await e.generate({ params, prompts, samples: 3, sampling, rng: new Rng(21), behaviourLogprobs: false });
+  gens.forEach((g, i) => {
+    const f = free[i]!.tokens;
+    const stop = f.findIndex((t) => t === tok.eos || t === extra);
+    assert.deepEqual([...g.tokens], stop < 0 ? [...f] : [...f.subarray(0, stop + 1)], 'the same draws, cut at the first stop id');
+    assert.equal(g.truncated, stop < 0);
+    assert.equal(g.text, tok.decode(stop < 0 ? g.tokens : g.tokens.subarray(0, -1)));
+  });
+  assert.ok(gens.some((g) => g.tokens.length === 1 && g.tokens[0] === extra));
 });
 
 test('packSequences: left-padded prompts end in one column; gather and scatter invert', () => {

@@ -32,7 +32,7 @@ function recordingEngine(): { engine: RolloutEngine; asked: string[][] } {
   const engine = {
     async generate(req: GenerateRequest): Promise<Generation[]> {
       asked.push(req.prompts.map(key));
-      return req.prompts.flatMap((prompt, promptIndex) => Array.from({ length: req.samples }, (_, sample) => ({ promptIndex, sample, prompt, tokens: Int32Array.of(tok.eos), text: '', truncated: false })));
+      return req.prompts.flatMap((prompt, promptIndex) => Array.from({ length: req.samples }, (_, sample) => ({ promptIndex, sample, prompt, tokens: Int32Array.of(tok.eos), sampleLogp: Float32Array.of(0), text: '', truncated: false })));
     },
   } as unknown as RolloutEngine;
   return { engine, asked };

@@ -46,6 +46,14 @@ function unreduce(node: Node, dy: Value): Value {
   return op.expandLike(g, x);
 }
 
+/** 1 / sqrt(mean(x^2) + eps) of an RMSNorm node: its float32 output, or recomputed in float64. */
+function rmsNormInvStd(node: Node): Value {
+  const x = inp(node, 0);
+  if (x.dtype === 'float32') return out(node, 1);
+  const eps = (node.attrs.epsilon as { float: number }).float;
+  return op.pow(op.add(op.reduceMean(op.mul(x, x), [-1], true), scalarLike(x, eps)), -0.5);
+}
+
 function layerNormStats(node: Node): { mean: Value; invStd: Value } {
   const x = inp(node, 0);
   if (x.dtype === 'float32') return { mean: out(node, 1), invStd: out(node, 2) };
@@ -114,7 +122,14 @@ export const VJP: Record<string, VjpRule> = {
     let da: Value | null = null, db: Value | null = null;
     if (needs[0]) da = unbroadcast(op.matmul(dy!, op.transposeLast2(b)), a);
     if (needs[1]) {
-      if (b.rank === 2 && a.rank > 2) {
+      const bt = b.producer?.op === 'Transpose' && b.rank === 2 ? b.producer : null;
+      if (bt) {
+        // b = Transpose(W), a weight kept in [out, in] layout (Hugging Face's): dW = dy^T a comes
+        // out of one Gemm already in W's layout; the transpose returned here cancels against
+        // the one Transpose's rule applies (ops.transpose), so no gradient is ever transposed.
+        const k = a.shape[a.rank - 1]!, nn = dy!.shape[dy!.rank - 1]!;
+        db = op.transpose(op.gemm(op.reshape(dy!, [-1, nn]), op.reshape(a, [-1, k]), true, false), [1, 0]);
+      } else if (b.rank === 2 && a.rank > 2) {
         // A weight applied to every row: one large [K, rows] x [rows, N] product, no batch sum.
         const k = a.shape[a.rank - 1]!, nn = dy!.shape[dy!.rank - 1]!;
         db = op.gemm(op.reshape(a, [-1, k]), op.reshape(dy!, [-1, nn]), true, false);
@@ -179,5 +194,18 @@ export const VJP: Record<string, VjpRule> = {
       dx = op.mul(r, op.sub(gsc, t));
     }
     return [dx, needs[1] ? unbroadcast(op.mul(dy!, xhat), scale) : null, needs[2] ? unbroadcast(dy!, bias) : null];
+  },
+  SimplifiedLayerNormalization: (n, [dy], needs) => {
+    // RMSNorm y = scale * x r, r = (mean(x^2) + eps)^-1/2:
+    // dx = r (g - xhat mean(g xhat)), g = dy * scale, xhat = x r;  dscale = sum(dy xhat).
+    const x = inp(n, 0), scale = inp(n, 1);
+    const r = op.cast(rmsNormInvStd(n), x.dtype);
+    const xhat = op.mul(x, r);
+    let dx: Value | null = null;
+    if (needs[0]) {
+      const gsc = op.mul(dy!, scale);
+      dx = op.mul(r, op.sub(gsc, op.mul(xhat, op.reduceMean(op.mul(gsc, xhat), [-1], true))));
+    }
+    return [dx, needs[1] ? unbroadcast(op.mul(dy!, xhat), scale) : null];
   },
 };

@@ -56,8 +56,25 @@ export const add = (a: Value, b: Value) => binary('Add', a, b);
 export const sub = (a: Value, b: Value) => binary('Sub', a, b);
 export const mul = (a: Value, b: Value) => binary('Mul', a, b);
 export const div = (a: Value, b: Value) => binary('Div', a, b);
-/** Elementwise maximum (forward-only graphs: no VJP rule). */
+/** Elementwise maximum and minimum (forward-only graphs: no VJP rule). */
 export const max = (a: Value, b: Value) => binary('Max', a, b);
+export const min = (a: Value, b: Value) => binary('Min', a, b);
+
+function compare(op: string, a: Value, b: Value): Value {
+  sameDtype(op, a, b);
+  return a.graph.node(op, [a, b], [{ dtype: 'bool', shape: broadcastShapes(op, a, b) }])[0]!;
+}
+/** Elementwise comparisons, giving bool tensors (forward-only). */
+export const less = (a: Value, b: Value) => compare('Less', a, b);
+export const greater = (a: Value, b: Value) => compare('Greater', a, b);
+
+/** cond ? a : b elementwise, with broadcasting (forward-only). */
+export function where(cond: Value, a: Value, b: Value): Value {
+  if (cond.dtype !== 'bool') fail('Where', `condition must be bool, got ${cond.dtype}`, cond);
+  const dt = sameDtype('Where', a, b);
+  const shape = broadcastShapes('Where', cond, a, cond.shape, broadcastShapes('Where', a, b));
+  return a.graph.node('Where', [cond, a, b], [{ dtype: dt, shape }])[0]!;
+}
 
 /** x ** p for a constant exponent p (its gradient needs no log of x). */
 export function pow(x: Value, p: number): Value {
@@ -128,6 +145,10 @@ export function gemm(a: Value, b: Value, transA = false, transB = false, alpha =
 
 export function transpose(x: Value, perm: number[]): Value {
   if (perm.length !== x.rank || [...perm].sort((p, q) => p - q).some((p, i) => p !== i)) fail('Transpose', `perm [${perm}] is not a permutation of rank ${x.rank}`, x);
+  // A transpose that undoes the one producing x is x itself: no copy (backward passes of
+  // MatMul(x, Transpose(W)) produce such pairs).
+  const inner = x.producer?.op === 'Transpose' ? (x.producer.attrs.perm as number[]) : null;
+  if (inner && perm.every((p, i) => inner[p] === i)) return x.producer!.inputs[0]!;
   return x.graph.node('Transpose', [x], [{ dtype: x.dtype, shape: perm.map((p) => x.shape[p]!) }], { perm })[0]!;
 }
 
@@ -221,6 +242,33 @@ function reduce(op: string, x: Value, axes: number[] | null, keepdims: boolean):
 export const reduceSum = (x: Value, axes: number[] | null, keepdims = false) => reduce('ReduceSum', x, axes, keepdims);
 export const reduceMean = (x: Value, axes: number[] | null, keepdims = false) => reduce('ReduceMean', x, axes, keepdims);
 export const reduceMax = (x: Value, axes: number[] | null, keepdims = false) => reduce('ReduceMax', x, axes, keepdims);
+
+/** Index of the largest entry along `axis` (the lowest index on ties), int64 (forward-only). */
+export function argMax(x: Value, axis: number, keepdims = true): Value {
+  const a = normAxis('ArgMax', axis, x.rank, x);
+  const shape = keepdims ? x.shape.map((d, i) => (i === a ? 1 : d)) : x.shape.filter((_, i) => i !== a);
+  return x.graph.node('ArgMax', [x], [{ dtype: 'int64', shape }], { axis: a, keepdims: keepdims ? 1 : 0, select_last_index: 0 })[0]!;
+}
+
+/** Running sum along `axis` (inclusive unless `exclusive`), forward-only. */
+export function cumSum(x: Value, axis: number, exclusive = false): Value {
+  requireFloat('CumSum', x);
+  const a = normAxis('CumSum', axis, x.rank, x);
+  return x.graph.node('CumSum', [x, x.graph.constant('int64', [], [a], 'axis')], [{ dtype: x.dtype, shape: x.shape }], exclusive ? { exclusive: 1 } : {})[0]!;
+}
+
+/**
+ * The k largest entries along `axis`, sorted in descending order (equal values: lower index
+ * first, as ONNX specifies), and their int64 indices. Forward-only.
+ */
+export function topK(x: Value, k: number, axis = -1): [Value, Value] {
+  const a = normAxis('TopK', axis, x.rank, x);
+  const d = x.shape[a]!;
+  if (typeof d === 'number' && k > d) fail('TopK', `k = ${k} exceeds dim ${a} (${d})`, x);
+  const shape = x.shape.map((dd, i) => (i === a ? k : dd));
+  const [v, i] = x.graph.node('TopK', [x, x.graph.ints([k])], [{ dtype: x.dtype, shape }, { dtype: 'int64', shape }], { axis: a, largest: 1, sorted: 1 });
+  return [v!, i!];
+}
 
 export function concat(xs: Value[], axis: number): Value {
   if (xs.length === 0) throw new GraphError('Concat: no inputs');
@@ -321,6 +369,21 @@ export function layerNorm(x: Value, scale: Value, bias: Value, epsilon = 1e-5): 
     epsilon: { float: epsilon },
     stash_type: 1,
   });
+  return y!;
+}
+
+/**
+ * RMSNorm over the last axis, x / sqrt(mean(x^2) + eps) * scale, as ORT's
+ * SimplifiedLayerNormalization kernel (float32 and float64). The node also outputs the
+ * float32 inverse RMS, which the float32 backward pass reuses.
+ */
+export function rmsNorm(x: Value, scale: Value, epsilon: number): Value {
+  requireFloat('SimplifiedLayerNormalization', x);
+  sameDtype('SimplifiedLayerNormalization', x, scale);
+  const d = x.shape[x.rank - 1]!;
+  if (scale.rank !== 1 || (typeof d === 'number' && scale.shape[0] !== d)) fail('SimplifiedLayerNormalization', `scale must be [${d}]`, x, scale);
+  const stat = { dtype: 'float32' as DType, shape: [...x.shape.slice(0, -1), 1] };
+  const [y] = x.graph.node('SimplifiedLayerNormalization', [x, scale], [{ dtype: x.dtype, shape: x.shape }, stat], { axis: -1, epsilon: { float: epsilon }, stash_type: 1 });
   return y!;
 }
 

@@ -10,6 +10,7 @@ import { UsageError } from '../../util/errors.ts';
 import { writeFileAtomicWith, writeJsonAtomic } from '../../util/fs.ts';
 
 export type SafeDType = 'F32' | 'F16' | 'BF16';
+export const SAFE_DTYPES: readonly SafeDType[] = ['F32', 'F16', 'BF16'];
 const BYTES: Record<SafeDType, number> = { F32: 4, F16: 2, BF16: 2 };
 
 export interface TensorInfo {
@@ -275,7 +276,7 @@ export function writeSafetensors(path: string, tensors: readonly TensorToWrite[]
  * most `maxShardBytes`, else `model-0000i-of-0000n.safetensors` shards plus
  * `model.safetensors.index.json` (written last, so its presence means complete shards).
  */
-export function writeCheckpointTensors(dir: string, tensors: readonly TensorToWrite[], dtype: SafeDType, maxShardBytes = 5 * 2 ** 30): string[] {
+export function writeCheckpointTensors(dir: string, tensors: readonly TensorToWrite[], dtype: SafeDType, maxShardBytes = 5 * 2 ** 30, metadata: Record<string, string> = { format: 'pt' }): string[] {
   const size = (t: TensorToWrite) => t.data.length * BYTES[dtype];
   const shards: TensorToWrite[][] = [[]];
   let cur = 0;
@@ -288,13 +289,13 @@ export function writeCheckpointTensors(dir: string, tensors: readonly TensorToWr
     cur += size(t);
   }
   if (shards.length === 1) {
-    writeSafetensors(join(dir, 'model.safetensors'), tensors, dtype);
+    writeSafetensors(join(dir, 'model.safetensors'), tensors, dtype, metadata);
     return ['model.safetensors'];
   }
   const names = shards.map((_, i) => `model-${String(i + 1).padStart(5, '0')}-of-${String(shards.length).padStart(5, '0')}.safetensors`);
   const weightMap: Record<string, string> = {};
   shards.forEach((s, i) => {
-    writeSafetensors(join(dir, names[i]!), s, dtype);
+    writeSafetensors(join(dir, names[i]!), s, dtype, metadata);
     for (const t of s) weightMap[t.name] = names[i]!;
   });
   const total = tensors.reduce((a, t) => a + size(t), 0);

@@ -5,38 +5,11 @@
 // (projection weights are [out, in]), so loading and saving safetensors is a copy, and the
 // graphs read the weights transposed (ORT folds MatMul(x, Transpose(W)) into one kernel).
 import { UsageError } from '../../util/errors.ts';
-import type { ParamSpec } from '../types.ts';
+import type { LlamaConfig, ParamSpec } from '../types.ts';
 
-export type RopeScaling =
-  | { type: 'linear'; factor: number }
-  | { type: 'llama3'; factor: number; lowFreqFactor: number; highFreqFactor: number; originalMaxPositionEmbeddings: number };
-
-export interface LlamaConfig {
-  arch: 'llama';
-  /** The Hugging Face model_type it came from (kept for export). */
-  modelType: 'llama' | 'qwen2' | 'qwen3';
-  vocabSize: number;
-  /** Longest sequence (prompt + response) the engine accepts: max_position_embeddings, or less. */
-  contextLength: number;
-  hiddenSize: number;
-  nLayers: number;
-  nHeads: number;
-  nKvHeads: number;
-  headDim: number;
-  intermediateSize: number;
-  rmsNormEps: number;
-  ropeTheta: number;
-  ropeScaling: RopeScaling | null;
-  /** Biases on q_proj, k_proj, v_proj (Qwen2 always; Llama/Qwen3 when attention_bias). */
-  qkvBias: boolean;
-  /** Bias on o_proj (Llama/Qwen3 when attention_bias; never Qwen2). */
-  oBias: boolean;
-  /** Biases on gate/up/down_proj (Llama mlp_bias). */
-  mlpBias: boolean;
-  /** Per-head RMSNorm of q and k before RoPE (Qwen3). */
-  qkNorm: boolean;
-  tieWordEmbeddings: boolean;
-}
+// The config types live with the engine's public contract (types.ts); re-exported here for
+// the modules that work with Llama-family configs.
+export type { LlamaConfig, RopeScaling } from '../types.ts';
 
 const POSITIVE_INTS: (keyof LlamaConfig)[] = ['vocabSize', 'contextLength', 'hiddenSize', 'nLayers', 'nHeads', 'nKvHeads', 'headDim', 'intermediateSize'];
 
