@@ -15,7 +15,7 @@ export function groupIndices(batch: readonly Rollout[]): number[][] {
   const byId = new Map<string, number[]>();
   const out: number[][] = [];
   for (let i = 0; i < batch.length; i++) {
-    const id = (batch[i] as Rollout).group;
+    const id = batch[i].group;
     let g = byId.get(id);
     if (!g) {
       g = [];
@@ -36,9 +36,9 @@ export function checkBatch(id: string, batch: readonly Rollout[], logp: readonly
     throw new RunError(`${id}: got ${logp.length} logp arrays for ${batch.length} rollouts`);
   }
   for (let i = 0; i < batch.length; i++) {
-    const r = batch[i] as Rollout;
+    const r = batch[i];
     const n = r.length;
-    if ((logp[i] as TokenValues).length !== n) throw new RunError(`${id}: rollouts[${i}]: logp has ${(logp[i] as TokenValues).length} values, length is ${n}`);
+    if (logp[i].length !== n) throw new RunError(`${id}: rollouts[${i}]: logp has ${logp[i].length} values, length is ${n}`);
     if (r.logpOld.length !== n) throw new RunError(`${id}: rollouts[${i}]: logpOld has ${r.logpOld.length} values, length is ${n}`);
     if (needRef) {
       if (!r.logpRef) throw new RunError(`${id}: rollouts[${i}]: logpRef is missing but this configuration needs reference log-probs`);
@@ -53,12 +53,12 @@ export function checkBatch(id: string, batch: readonly Rollout[], logp: readonly
  */
 export function zeroGrads(batch: readonly Rollout[]): Float64Array[] {
   let total = 0;
-  for (let i = 0; i < batch.length; i++) total += (batch[i] as Rollout).length;
+  for (let i = 0; i < batch.length; i++) total += batch[i].length;
   const buf = new Float64Array(total);
   const g: Float64Array[] = new Array(batch.length);
   let off = 0;
   for (let i = 0; i < batch.length; i++) {
-    const n = (batch[i] as Rollout).length;
+    const n = batch[i].length;
     g[i] = buf.subarray(off, off + n);
     off += n;
   }
@@ -80,17 +80,17 @@ export function groupAdvantages(
       continue;
     }
     let mean = 0;
-    for (const i of g) mean += scores[i] as number;
+    for (const i of g) mean += scores[i];
     mean /= n;
     let ss = 0;
     for (const i of g) {
-      const d = (scores[i] as number) - mean;
+      const d = scores[i] - mean;
       ss += d * d;
     }
     const denom = stdNorm ? Math.sqrt(ss / (n - 1)) + advEps : 1;
     // With advEps = 0 a uniform group gives 0/0; its centred scores are all 0, so A = 0.
     for (const i of g) {
-      const d = (scores[i] as number) - mean;
+      const d = scores[i] - mean;
       out[i] = d === 0 || denom === 0 ? 0 : d / denom;
     }
   }
@@ -139,8 +139,8 @@ export function clippedSurrogate(
   let clipLow = 0;
   let clipHigh = 0;
   for (let t = 0; t < n; t++) {
-    const lt = l[t] as number;
-    const x = lt - (o[t] as number);
+    const lt = l[t];
+    const x = lt - o[t];
     let rho: number;
     let drho: number;
     if (x > C) { rho = EXP_HI; drho = 0; }
@@ -159,7 +159,7 @@ export function clippedSurrogate(
     }
     pg += Lt;
     if (f !== undefined) {
-      let y = (f[t] as number) - lt;
+      let y = f[t] - lt;
       let dk = 0;
       if (y > C) y = C;
       else if (y < -C) y = -C;
@@ -212,14 +212,14 @@ export function k3Accumulate(l: TokenValues, f: TokenValues, n: number, w: numbe
   const C = LOG_RATIO_CLAMP;
   let s = 0;
   for (let t = 0; t < n; t++) {
-    let y = (f[t] as number) - (l[t] as number);
+    let y = f[t] - l[t];
     let dk = 0;
     if (y > C) y = C;
     else if (y < -C) y = -C;
     const ey = Math.exp(y);
     if (y !== C && y !== -C) dk = 1 - ey;
     s += ey - y - 1;
-    grad[t] = (grad[t] as number) + w * dk;
+    grad[t] = grad[t] + w * dk;
   }
   return s;
 }
@@ -237,11 +237,11 @@ export function aggregationWeights(batch: readonly Rollout[], include: ArrayLike
   let R = 0;
   let T = 0;
   for (let i = 0; i < batch.length; i++) {
-    const n = (batch[i] as Rollout).length;
+    const n = batch[i].length;
     if ((include === null || include[i]) && n > 0) { R++; T += n; }
   }
   for (let i = 0; i < batch.length; i++) {
-    const n = (batch[i] as Rollout).length;
+    const n = batch[i].length;
     if (!((include === null || include[i]) && n > 0)) continue;
     w[i] = mode === 'token-mean' ? 1 / T : 1 / (R * n);
   }
@@ -251,10 +251,10 @@ export function aggregationWeights(batch: readonly Rollout[], include: ArrayLike
 /** log(sum_i e^{x_i}) over the first n values, stable for any magnitudes; -Infinity when n = 0. */
 export function logSumExp(x: ArrayLike<number>, n: number = x.length): number {
   let m = -Infinity;
-  for (let i = 0; i < n; i++) if ((x[i] as number) > m) m = x[i] as number;
+  for (let i = 0; i < n; i++) if (x[i] > m) m = x[i];
   if (m === -Infinity) return -Infinity;
   let s = 0;
-  for (let i = 0; i < n; i++) s += Math.exp((x[i] as number) - m);
+  for (let i = 0; i < n; i++) s += Math.exp(x[i] - m);
   return m + Math.log(s);
 }
 
@@ -268,9 +268,38 @@ export function logAddExp(a: number, b: number): number {
 /** sum_t x[t] in double precision. */
 export function sumTokens(x: TokenValues, n: number): number {
   let s = 0;
-  for (let t = 0; t < n; t++) s += x[t] as number;
+  for (let t = 0; t < n; t++) s += x[t];
   return s;
 }
+
+/** Titles of the metrics groupRewardMetrics() reports (each objective's metricLabels start with these). */
+export const GROUP_METRIC_LABELS: Readonly<Record<string, string>> = {
+  rewardMean: 'mean reward of the batch',
+  groupsAllCorrectFrac: 'fraction of groups all correct',
+  groupsAllWrongFrac: 'fraction of groups all wrong',
+  rollouts: 'rollouts per minibatch',
+  groups: 'groups per minibatch',
+};
+
+/** Titles of the metrics advantageMetrics() reports. */
+export const ADVANTAGE_METRIC_LABELS: Readonly<Record<string, string>> = {
+  advMean: 'mean advantage',
+  advStd: 'advantage std',
+  advZeroFrac: 'fraction of zero advantages',
+};
+
+/** Titles of the metrics surrogateMetrics() reports. */
+export const SURROGATE_METRIC_LABELS: Readonly<Record<string, string>> = {
+  clipFrac: 'clip fraction',
+  clipFracLow: 'clip fraction, low side (ratio < 1−ε_low)',
+  clipFracHigh: 'clip fraction, high side (ratio > 1+ε_high)',
+  ratioMean: 'mean importance ratio π/π_old',
+  ratioMin: 'smallest importance ratio',
+  ratioMax: 'largest importance ratio',
+  pgLoss: 'surrogate loss (token mean)',
+  klK3: 'KL to reference (k3 estimator, token mean)',
+  tokens: 'response tokens per minibatch',
+};
 
 /** Group-level reward statistics every objective reports. */
 export function groupRewardMetrics(batch: readonly Rollout[], groups: readonly (readonly number[])[], m: Record<string, number>): void {
@@ -280,7 +309,7 @@ export function groupRewardMetrics(batch: readonly Rollout[], groups: readonly (
   for (const r of batch) rsum += r.reward;
   for (const g of groups) {
     let pos = 0;
-    for (const i of g) if ((batch[i] as Rollout).reward > 0) pos++;
+    for (const i of g) if (batch[i].reward > 0) pos++;
     if (pos === g.length) allCorrect++;
     else if (pos === 0) allWrong++;
   }
@@ -299,14 +328,14 @@ export function advantageMetrics(A: Float64Array, include: ArrayLike<boolean> | 
   for (let i = 0; i < A.length; i++) {
     if (include !== null && !include[i]) continue;
     n++;
-    s += A[i] as number;
+    s += A[i];
     if (A[i] === 0) zeros++;
   }
   const mean = n ? s / n : 0;
   let ss = 0;
   for (let i = 0; i < A.length; i++) {
     if (include !== null && !include[i]) continue;
-    const d = (A[i] as number) - mean;
+    const d = A[i] - mean;
     ss += d * d;
   }
   m.advMean = mean;

@@ -14,12 +14,13 @@
 //   loss     = token-mean: sum over the tokens of the kept rollouts / their token count
 import { UsageError } from '../harness/util/errors.ts';
 import {
-  advantageMetrics, aggregationWeights, checkBatch, clippedSurrogate, groupAdvantages, groupIndices,
-  groupRewardMetrics, LOSS_AGG_MODES, newSurrogateStats, surrogateMetrics, zeroGrads, type LossAgg,
+  ADVANTAGE_METRIC_LABELS, advantageMetrics, aggregationWeights, checkBatch, clippedSurrogate, GROUP_METRIC_LABELS, groupAdvantages, groupIndices,
+  groupRewardMetrics, LOSS_AGG_MODES, newSurrogateStats, SURROGATE_METRIC_LABELS, surrogateMetrics, zeroGrads, type LossAgg,
 } from './common.ts';
 import type { LossResult, Objective, Rollout, TokenValues } from './types.ts';
 
 export interface DapoConfig {
+  /** Lmax; in an experiment, rl.maxTokens (finalizeConfig fills it and refuses a mismatch). */
   maxTokens: number;
   /** Default floor(0.2 * maxTokens); 0 turns overlong shaping off. */
   overlongBuffer: number;
@@ -36,9 +37,8 @@ export interface DapoConfig {
 export const dapoSchema = {
   type: 'object',
   additionalProperties: false,
-  required: ['maxTokens'],
   properties: {
-    maxTokens: { type: 'integer', minimum: 1, description: 'Lmax: responses longer than this get -1 (required)' },
+    maxTokens: { type: 'integer', minimum: 1, description: 'Lmax: responses longer than this get -1 (default: rl.maxTokens, the rollout limit; a different value is refused)' },
     overlongBuffer: { type: 'integer', minimum: 0, description: 'B: soft penalty over the last B tokens before Lmax (default floor(0.2 maxTokens); 0 = off)' },
     correctReward: { type: 'number', default: 1, description: 'score of a correct response (r > 0)' },
     incorrectReward: { type: 'number', default: -1, description: 'score of an incorrect response' },
@@ -61,8 +61,8 @@ export function overlongPenalty(len: number, maxTokens: number, buffer: number):
 }
 
 function isUniform(batch: readonly Rollout[], g: readonly number[]): boolean {
-  const first = (batch[g[0] as number] as Rollout).reward > 0;
-  for (const i of g) if (((batch[i] as Rollout).reward > 0) !== first) return false;
+  const first = batch[g[0]].reward > 0;
+  for (const i of g) if ((batch[i].reward > 0) !== first) return false;
   return true;
 }
 
@@ -71,7 +71,26 @@ export const dapo: Objective<DapoConfig> = {
   title: 'DAPO',
   reference: 'Yu et al. 2025, DAPO: An Open-Source LLM Reinforcement Learning System at Scale, arXiv:2503.14476',
   schema: dapoSchema,
-  finalizeConfig(cfg, where) {
+  metricLabels: {
+    groupsKept: 'groups kept (dynamic sampling)',
+    groupsFiltered: 'groups filtered (all correct or all wrong)',
+    groupsFilteredFrac: 'fraction of groups filtered',
+    rolloutsKept: 'rollouts kept',
+    scoreMean: 'mean shaped score',
+    overlongFrac: 'fraction over maxTokens',
+    overlongBufferFrac: 'fraction inside the overlong buffer',
+    overlongPenaltyMean: 'mean overlong penalty',
+    ...SURROGATE_METRIC_LABELS, ...ADVANTAGE_METRIC_LABELS, ...GROUP_METRIC_LABELS,
+  },
+  finalizeConfig(cfg, where, ctx) {
+    // Lmax is the rollout limit: a shaping threshold that disagreed with it would penalise (or
+    // never reach) lengths the sampler does not produce, so it is inherited and never overridden.
+    if (cfg.maxTokens === undefined) {
+      if (ctx?.maxTokens === undefined) throw new UsageError(`${where}.maxTokens: required here (in an experiment it defaults to rl.maxTokens)`);
+      cfg.maxTokens = ctx.maxTokens;
+    } else if (ctx?.maxTokens !== undefined && cfg.maxTokens !== ctx.maxTokens) {
+      throw new UsageError(`${where}.maxTokens: ${cfg.maxTokens} differs from rl.maxTokens ${ctx.maxTokens}; DAPO's overlong shaping must use the rollout token limit (leave maxTokens out to inherit it)`);
+    }
     if (cfg.overlongBuffer === undefined) cfg.overlongBuffer = Math.floor(0.2 * cfg.maxTokens);
     if (cfg.overlongBuffer > cfg.maxTokens) {
       throw new UsageError(`${where}.overlongBuffer: must be <= maxTokens (${cfg.maxTokens}), got ${cfg.overlongBuffer}`);
@@ -79,7 +98,7 @@ export const dapo: Objective<DapoConfig> = {
     return cfg;
   },
   needsReference: (cfg) => cfg.klCoef > 0,
-  filter: (groups) => groups.filter((g) => !(g.length >= 2 && g.every((r) => (r.reward > 0) === ((g[0] as Rollout).reward > 0)))),
+  filter: (groups) => groups.filter((g) => !(g.length >= 2 && g.every((r) => (r.reward > 0) === (g[0].reward > 0)))),
   loss: dapoLoss,
 };
 
@@ -102,7 +121,7 @@ export function dapoLoss(batch: readonly Rollout[], logp: readonly TokenValues[]
   let keptRollouts = 0;
   for (const g of kept) {
     for (const i of g) {
-      const r = batch[i] as Rollout;
+      const r = batch[i];
       const p = overlongPenalty(r.length, cfg.maxTokens, cfg.overlongBuffer);
       if (cfg.overlongBuffer > 0) {
         if (r.length > cfg.maxTokens) overlong++;
@@ -110,7 +129,7 @@ export function dapoLoss(batch: readonly Rollout[], logp: readonly TokenValues[]
       }
       scores[i] = (r.reward > 0 ? cfg.correctReward : cfg.incorrectReward) + p;
       penaltySum += p;
-      scoreSum += scores[i] as number;
+      scoreSum += scores[i];
       keptRollouts++;
     }
   }
@@ -122,10 +141,10 @@ export function dapoLoss(batch: readonly Rollout[], logp: readonly TokenValues[]
   let loss = 0;
   for (let i = 0; i < batch.length; i++) {
     if (!include[i]) continue;
-    const r = batch[i] as Rollout;
-    const wi = w[i] as number;
-    loss += wi * clippedSurrogate(logp[i] as TokenValues, r.logpOld, r.logpRef, r.length, A[i] as number, wi,
-      cfg.epsLow, cfg.epsHigh, needRef ? cfg.klCoef : 0, grad[i] as Float64Array, st);
+    const r = batch[i];
+    const wi = w[i];
+    loss += wi * clippedSurrogate(logp[i], r.logpOld, r.logpRef, r.length, A[i], wi,
+      cfg.epsLow, cfg.epsHigh, needRef ? cfg.klCoef : 0, grad[i], st);
   }
   const metrics: Record<string, number> = {};
   groupRewardMetrics(batch, groups, metrics);

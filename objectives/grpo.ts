@@ -11,8 +11,8 @@
 //            token-mean:          sum_{i,t} L_it / sum_i |y_i|
 import { UsageError } from '../harness/util/errors.ts';
 import {
-  advantageMetrics, aggregationWeights, checkBatch, clippedSurrogate, groupAdvantages, groupIndices,
-  groupRewardMetrics, LOSS_AGG_MODES, newSurrogateStats, surrogateMetrics, zeroGrads, type LossAgg,
+  ADVANTAGE_METRIC_LABELS, advantageMetrics, aggregationWeights, checkBatch, clippedSurrogate, GROUP_METRIC_LABELS, groupAdvantages, groupIndices,
+  groupRewardMetrics, LOSS_AGG_MODES, newSurrogateStats, SURROGATE_METRIC_LABELS, surrogateMetrics, zeroGrads, type LossAgg,
 } from './common.ts';
 import type { LossResult, Objective, Rollout, TokenValues } from './types.ts';
 
@@ -46,6 +46,7 @@ export const grpo: Objective<GrpoConfig> = {
   title: 'GRPO',
   reference: 'Shao et al. 2024, DeepSeekMath, arXiv:2402.03300',
   schema: grpoSchema,
+  metricLabels: { ...SURROGATE_METRIC_LABELS, ...ADVANTAGE_METRIC_LABELS, ...GROUP_METRIC_LABELS },
   finalizeConfig(cfg, where) {
     if (cfg.epsLow === undefined) cfg.epsLow = cfg.clipEps;
     if (cfg.epsHigh === undefined) cfg.epsHigh = cfg.clipEps;
@@ -61,7 +62,7 @@ export function grpoLoss(batch: readonly Rollout[], logp: readonly TokenValues[]
   checkBatch('grpo', batch, logp, needRef);
   const groups = groupIndices(batch);
   const rewards = new Float64Array(batch.length);
-  for (let i = 0; i < batch.length; i++) rewards[i] = (batch[i] as Rollout).reward;
+  for (let i = 0; i < batch.length; i++) rewards[i] = batch[i].reward;
   const A = new Float64Array(batch.length);
   groupAdvantages(rewards, groups, cfg.stdNorm, cfg.advEps, A);
   const w = aggregationWeights(batch, null, cfg.lossAgg);
@@ -69,10 +70,10 @@ export function grpoLoss(batch: readonly Rollout[], logp: readonly TokenValues[]
   const st = newSurrogateStats();
   let loss = 0;
   for (let i = 0; i < batch.length; i++) {
-    const r = batch[i] as Rollout;
-    const wi = w[i] as number;
-    loss += wi * clippedSurrogate(logp[i] as TokenValues, r.logpOld, r.logpRef, r.length, A[i] as number, wi,
-      cfg.epsLow, cfg.epsHigh, needRef ? cfg.klCoef : 0, grad[i] as Float64Array, st);
+    const r = batch[i];
+    const wi = w[i];
+    loss += wi * clippedSurrogate(logp[i], r.logpOld, r.logpRef, r.length, A[i], wi,
+      cfg.epsLow, cfg.epsHigh, needRef ? cfg.klCoef : 0, grad[i], st);
   }
   const metrics: Record<string, number> = {};
   groupRewardMetrics(batch, groups, metrics);

@@ -1,7 +1,10 @@
 // Online DPO: Direct Preference Optimisation on pairs formed from the policy's own samples.
 // Guo et al. 2024, "Direct Language Model Alignment from Online AI Feedback", arXiv:2402.04792;
 // loss as in Rafailov et al. 2023 (DPO, arXiv:2305.18290) and Azar et al. 2023 (IPO,
-// arXiv:2310.12036), pairing and tie rule as in TRL's OnlineDPOTrainer.
+// arXiv:2310.12036). The default pairing is NOT TRL's: TRL's OnlineDPOTrainer samples two
+// completions per prompt and pairs them ("first-two" here, with its tie rule); with K rollouts
+// per prompt the default pairs the best against the worst of the K, which uses more of the
+// group's information. Say which one a comparison used.
 //
 //   pairs   per group, by `pairing`:
 //             best-worst (default): chosen = the positive (r > 0) of highest reward, rejected =
@@ -14,7 +17,7 @@
 //   sigmoid: -log sigmoid(beta z)          ipo: (z - 1/(2 beta))^2
 //   loss    = mean over pairs (0 with no pairs)
 import {
-  checkBatch, groupIndices, groupRewardMetrics, sumTokens, zeroGrads,
+  checkBatch, GROUP_METRIC_LABELS, groupIndices, groupRewardMetrics, sumTokens, zeroGrads,
 } from './common.ts';
 import type { LossResult, Objective, Rollout, TokenValues } from './types.ts';
 
@@ -33,19 +36,19 @@ export const onlineDpoSchema = {
   properties: {
     beta: { type: 'number', exclusiveMinimum: 0, default: 0.1, description: 'inverse temperature of the implicit reward beta * log(pi/pi_ref)' },
     lossType: { enum: [...DPO_LOSS_TYPES], default: 'sigmoid', description: 'sigmoid: -log sigmoid(beta z) (DPO); ipo: (z - 1/(2 beta))^2' },
-    pairing: { enum: [...DPO_PAIRINGS], default: 'best-worst', description: 'how (chosen, rejected) pairs are formed within a group' },
+    pairing: { enum: [...DPO_PAIRINGS], default: 'best-worst', description: 'best-worst: best vs worst of the K rollouts (not TRL); all-pairs: every positive vs every negative; first-two: the first two rollouts (TRL\'s OnlineDPOTrainer)' },
   },
 } as const;
 
 /** (chosen, rejected) batch indices per the pairing rule, groups in order of first appearance. */
 export function dpoPairs(batch: readonly Rollout[], groups: readonly (readonly number[])[], pairing: OnlineDpoConfig['pairing']): [number, number][] {
   const pairs: [number, number][] = [];
-  const rw = (i: number) => (batch[i] as Rollout).reward;
+  const rw = (i: number) => batch[i].reward;
   for (const g of groups) {
     if (pairing === 'first-two') {
       if (g.length < 2) continue;
-      const a = g[0] as number;
-      const b = g[1] as number;
+      const a = g[0];
+      const b = g[1];
       pairs.push(rw(a) >= rw(b) ? [a, b] : [b, a]);
       continue;
     }
@@ -55,9 +58,9 @@ export function dpoPairs(batch: readonly Rollout[], groups: readonly (readonly n
     if (pairing === 'all-pairs') {
       for (const p of pos) for (const n of neg) pairs.push([p, n]);
     } else {
-      let c = pos[0] as number;
+      let c = pos[0];
       for (const p of pos) if (rw(p) > rw(c)) c = p; // strict: first wins ties
-      let r = neg[0] as number;
+      let r = neg[0];
       for (const n of neg) if (rw(n) < rw(r)) r = n;
       pairs.push([c, r]);
     }
@@ -79,8 +82,23 @@ function sigmoid(x: number): number {
 export const onlineDpo: Objective<OnlineDpoConfig> = {
   id: 'online-dpo',
   title: 'Online DPO',
-  reference: 'Guo et al. 2024, Direct Language Model Alignment from Online AI Feedback, arXiv:2402.04792 (as in TRL)',
+  reference: 'Guo et al. 2024, Direct Language Model Alignment from Online AI Feedback, arXiv:2402.04792',
+  description: 'pairs the best against the worst of the K rollouts by default, which is not TRL\'s OnlineDPOTrainer (two samples per prompt: pairing "first-two")',
   schema: onlineDpoSchema,
+  metricLabels: {
+    pairs: 'preference pairs',
+    groupsPaired: 'groups with a pair',
+    groupsSkipped: 'groups without a pair',
+    implicitAcc: 'implicit-reward accuracy',
+    margin: 'mean implicit-reward margin (βz)',
+    chosenReward: 'implicit reward, chosen',
+    rejectedReward: 'implicit reward, rejected',
+    chosenLogp: 'sequence log-prob, chosen',
+    rejectedLogp: 'sequence log-prob, rejected',
+    zAbsMean: 'mean |z|',
+    tiedPairsFrac: 'fraction of pairs with equal rewards',
+    ...GROUP_METRIC_LABELS,
+  },
   needsReference: () => true,
   loss: onlineDpoLoss,
 };
@@ -96,9 +114,9 @@ export function onlineDpoLoss(batch: readonly Rollout[], logp: readonly TokenVal
   for (const [c, r] of pairs) { inPair[c] = 1; inPair[r] = 1; }
   for (let i = 0; i < n; i++) {
     if (!inPair[i]) continue;
-    const ro = batch[i] as Rollout;
-    sumL[i] = sumTokens(logp[i] as TokenValues, ro.length);
-    sumF[i] = sumTokens(ro.logpRef as TokenValues, ro.length);
+    const ro = batch[i];
+    sumL[i] = sumTokens(logp[i], ro.length);
+    sumF[i] = sumTokens(ro.logpRef!, ro.length);
   }
   // dLoss/dl_it is the same for every token of a rollout: the sum over its pairs of ±(dloss/dz)/P.
   const coef = new Float64Array(n);
@@ -114,8 +132,8 @@ export function onlineDpoLoss(batch: readonly Rollout[], logp: readonly TokenVal
   let ties = 0;
   let zAbsSum = 0;
   for (const [c, r] of pairs) {
-    const rc = (sumL[c] as number) - (sumF[c] as number);
-    const rr = (sumL[r] as number) - (sumF[r] as number);
+    const rc = sumL[c] - sumF[c];
+    const rr = sumL[r] - sumF[r];
     const z = rc - rr;
     let lp: number;
     let dz: number;
@@ -128,19 +146,19 @@ export function onlineDpoLoss(batch: readonly Rollout[], logp: readonly TokenVal
       dz = -beta * sigmoid(-beta * z);
     }
     loss += lp / P;
-    coef[c] = (coef[c] as number) + dz / P;
-    coef[r] = (coef[r] as number) - dz / P;
+    coef[c] = coef[c] + dz / P;
+    coef[r] = coef[r] - dz / P;
     if (z > 0) correct++;
     marginSum += beta * z;
     zAbsSum += Math.abs(z);
     chosenReward += beta * rc;
     rejectedReward += beta * rr;
-    chosenLogp += sumL[c] as number;
-    rejectedLogp += sumL[r] as number;
-    if ((batch[c] as Rollout).reward === (batch[r] as Rollout).reward) ties++;
+    chosenLogp += sumL[c];
+    rejectedLogp += sumL[r];
+    if (batch[c].reward === batch[r].reward) ties++;
   }
   const grad = zeroGrads(batch);
-  for (let i = 0; i < n; i++) if (coef[i] !== 0) (grad[i] as Float64Array).fill(coef[i] as number);
+  for (let i = 0; i < n; i++) if (coef[i] !== 0) grad[i].fill(coef[i]);
   const metrics: Record<string, number> = {};
   groupRewardMetrics(batch, groups, metrics);
   let groupsPaired = 0;

@@ -10,7 +10,7 @@ import { dapo } from './dapo.ts';
 import { grpo } from './grpo.ts';
 import { onlineDpo } from './online-dpo.ts';
 import { rence } from './rence.ts';
-import type { Objective } from './types.ts';
+import type { Objective, ObjectiveContext } from './types.ts';
 
 const BUILT_IN: readonly Objective[] = [rence, grpo, dapo, onlineDpo];
 
@@ -123,10 +123,11 @@ function describeError(e: ErrorObject, where: string, schema: Record<string, unk
 
 /**
  * Validates `raw` (the objective's settings from a config file; undefined means {}) against the
- * objective's schema, fills defaults, rejects unknown keys, then applies derived defaults.
+ * objective's schema, fills defaults, rejects unknown keys, then applies derived defaults
+ * (`ctx`: what the experiment fixes, e.g. the rollout token limit).
  * Errors name `where` and the field, e.g. `objectives[2].config.lossAgg: must be one of …`.
  */
-export function resolveObjectiveConfig<C>(obj: Objective<C>, raw: unknown, where: string): C {
+export function resolveObjectiveConfig<C>(obj: Objective<C>, raw: unknown, where: string, ctx?: ObjectiveContext): C {
   if (raw === undefined || raw === null) raw = {};
   if (typeof raw !== 'object' || Array.isArray(raw)) {
     throw new UsageError(`${where}: settings of objective "${obj.id}" must be an object, got ${Array.isArray(raw) ? 'an array' : typeof raw}`);
@@ -135,10 +136,9 @@ export function resolveObjectiveConfig<C>(obj: Objective<C>, raw: unknown, where
   const validate = validatorFor(obj.schema);
   if (!validate(cfg)) {
     const msgs = [...new Set((validate.errors ?? []).map((e) => describeError(e, where, obj.schema)))];
-    throw new UsageError(msgs.length === 1 ? (msgs[0] as string) : `invalid settings for objective "${obj.id}":\n  ${msgs.join('\n  ')}`);
+    throw new UsageError(msgs.length === 1 ? msgs[0] : `invalid settings for objective "${obj.id}":\n  ${msgs.join('\n  ')}`);
   }
-  const out = obj.finalizeConfig ? obj.finalizeConfig(cfg as C, where) : (cfg as C);
-  return out;
+  return obj.finalizeConfig ? obj.finalizeConfig(cfg as C, where, ctx) : (cfg as C);
 }
 
 /** The schema's default values (what `objective list` shows); derived defaults are described, not computed. */

@@ -32,23 +32,48 @@ export interface LossResult {
 /** A JSON Schema object (draft-07 subset that ajv validates). */
 export type JsonSchema = Record<string, unknown>;
 
+/** What the experiment around an objective fixes, for derived defaults and checks. */
+export interface ObjectiveContext {
+  /** The rollout response-token limit (rl.maxTokens). */
+  maxTokens?: number;
+}
+
+/**
+ * State an objective carries from one training step to the next (e.g. an adaptive KL
+ * coefficient): plain numbers, saved in the run's checkpoint and restored on resume.
+ */
+export type ObjectiveState = Record<string, number>;
+
 export interface Objective<C = any> {
   /** Registry id, e.g. 'grpo'. Lower-case, digits and dashes. */
   id: string;
   title: string;
   /** Paper reference, e.g. 'Shao et al. 2024, DeepSeekMath, arXiv:2402.03300'. */
   reference: string;
+  /** Optional: one line on how this implementation reads the paper (shown by `objective list`). */
+  description?: string;
   /** Settings schema: ajv fills defaults and rejects unknown keys. */
   schema: JsonSchema;
   /**
-   * Optional: derived defaults and cross-field checks, run after the schema has been validated
-   * and its defaults filled (e.g. GRPO's clipEps fills epsLow/epsHigh). Throw a UsageError
-   * naming `where` (e.g. 'objectives[2].config') on bad values. Returns the final config.
+   * Optional: readable titles of the metrics `loss` returns (e.g. clipFrac: 'clip fraction'),
+   * recorded in run.json so reports title a plugin's diagnostics properly.
    */
-  finalizeConfig?(cfg: C, where: string): C;
+  metricLabels?: Record<string, string>;
+  /**
+   * Optional: derived defaults and cross-field checks, run after the schema has been validated
+   * and its defaults filled (e.g. GRPO's clipEps fills epsLow/epsHigh; DAPO's maxTokens comes
+   * from ctx.maxTokens). Throw a UsageError naming `where` (e.g. 'objectives[2].config') on bad
+   * values. Returns the final config.
+   */
+  finalizeConfig?(cfg: C, where: string, ctx?: ObjectiveContext): C;
   /** Whether logpRef must be computed for this configuration (e.g. klCoef > 0). */
   needsReference(cfg: C): boolean;
   /** Optional group filter applied before the loss (DAPO dynamic sampling). */
   filter?(groups: Rollout[][], cfg: C): Rollout[][];
-  loss(batch: readonly Rollout[], logp: readonly TokenValues[], cfg: C): LossResult;
+  /** Optional: the state before the first step (see ObjectiveState). */
+  initialState?(cfg: C): ObjectiveState;
+  /** Optional: the state after a step, from the state before it and the step's mean metrics. */
+  nextState?(state: ObjectiveState, metrics: Readonly<Record<string, number>>, cfg: C): ObjectiveState;
+  /** `state` is the current ObjectiveState when the objective has one. */
+  loss(batch: readonly Rollout[], logp: readonly TokenValues[], cfg: C, state?: Readonly<ObjectiveState>): LossResult;
 }

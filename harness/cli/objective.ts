@@ -64,6 +64,7 @@ interface SettingInfo { type: string; default?: unknown; description?: string }
 
 function settingType(p: Record<string, unknown>): string {
   if (Array.isArray(p.enum)) return p.enum.map((v) => JSON.stringify(v)).join(' | ');
+  if (Array.isArray(p.anyOf)) return (p.anyOf as Record<string, unknown>[]).map((q) => (q.type === 'array' ? `[${settingType((q.items as Record<string, unknown>) ?? {})}, …]` : settingType(q))).join(' | ');
   let t = String(p.type ?? 'any');
   const lo = p.minimum ?? p.exclusiveMinimum;
   if (lo !== undefined || p.maximum !== undefined) {
@@ -80,7 +81,7 @@ function describeObjective(o: Objective): Record<string, unknown> {
   for (const [k, p] of Object.entries(props)) {
     settings[k] = { type: settingType(p), ...('default' in p ? { default: p.default } : {}), ...(required.includes(k) ? { required: true } : {}), description: p.description as string | undefined };
   }
-  return { id: o.id, title: o.title, reference: o.reference, settings, defaults: schemaDefaults(o) };
+  return { id: o.id, title: o.title, reference: o.reference, ...(o.description ? { description: o.description } : {}), settings, defaults: schemaDefaults(o) };
 }
 
 /** The text `objective list` prints. */
@@ -95,7 +96,7 @@ function formatObjective(o: Objective): string {
     const def = s.required ? 'required' : 'default' in s ? `default ${JSON.stringify(s.default)}` : 'derived';
     return `    ${k.padEnd(16)} ${s.type.padEnd(34)} ${def.padEnd(34)} ${s.description ?? ''}`.trimEnd();
   });
-  return `${o.id} — ${o.title}\n  ${o.reference}\n  settings:\n${rows.join('\n')}\n`;
+  return `${o.id} — ${o.title}\n  ${o.reference}\n${o.description ? `  ${o.description}\n` : ''}  settings:\n${rows.join('\n')}\n`;
 }
 
 const ROLLOUT_KEYS = ['group', 'reward', 'length', 'truncated', 'logp', 'logpOld', 'logpRef', 'tokens'];

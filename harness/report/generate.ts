@@ -6,7 +6,7 @@ import { basename, dirname, join, relative, resolve } from 'node:path';
 import { UsageError } from '../util/errors.ts';
 import { writeFileAtomic, writeJsonAtomic } from '../util/fs.ts';
 import { loadExperiment } from './load.ts';
-import { summarize, slug } from './summary.ts';
+import { summarize, slug, type SummaryOptions } from './summary.ts';
 import { fullCsv, fullMarkdown, fullTex, headlineMarkdown, significanceCsv } from './tables.ts';
 import { renderPng } from './charts.ts';
 import { renderPage } from './html/template.ts';
@@ -35,12 +35,14 @@ function checkReplaceable(outDir: string): void {
   }
 }
 
-export async function generateReport(resultsDir: string, opts: { outDir?: string; resamples?: number } = {}): Promise<ReportResult> {
+export async function generateReport(resultsDir: string, opts: { outDir?: string } & SummaryOptions = {}): Promise<ReportResult> {
   const exp = loadExperiment(resultsDir);
   const outDir = resolve(opts.outDir ?? join('reports', exp.name));
   if (outDir === exp.dir || exp.dir.startsWith(outDir + '/')) throw new UsageError(`--out ${outDir} would replace the results it reads`);
   checkReplaceable(outDir);
-  const summary = summarize(exp, { resamples: opts.resamples });
+  const summary = summarize(exp, { resamples: opts.resamples, baseline: opts.baseline, compareAt: opts.compareAt });
+  // Figures share the tables' view: against rollouts at equal compute, against steps otherwise.
+  const xKey = summary.comparison.at === 'rollouts' ? 'rollouts' : 'step';
   const generator = `rlbench ${pkg.version}`;
 
   mkdirSync(dirname(outDir), { recursive: true });
@@ -52,13 +54,13 @@ export async function generateReport(resultsDir: string, opts: { outDir?: string
     const pngs: string[] = [];
     for (const c of summary.curves) {
       const name = `curve-${slug(c.benchmark)}.png`;
-      put(name, await renderPng(c.byMetric.avgAtK));
+      put(name, await renderPng(c.byMetric.avgAtK, xKey));
       pngs.push(name);
     }
     for (const d of summary.dynamics) {
       if (!d.series.length) continue;
       const name = `${d.id}.png`;
-      put(name, await renderPng(d));
+      put(name, await renderPng(d, xKey));
       pngs.push(name);
     }
     const tableMarkdown = headlineMarkdown(summary);

@@ -5,6 +5,7 @@
 import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import { UsageError } from '../util/errors.ts';
+import { readProbe, type ProbeResult } from './probe.ts';
 
 export type RunStatus = 'running' | 'finished' | 'failed' | 'unknown';
 
@@ -22,6 +23,8 @@ export interface LoadedEvalRow {
   majAtK?: number;
   greedy?: number;
   meanLength?: number;
+  /** Per-problem outcomes (correct samples, majority vote, greedy), when the run recorded them. */
+  perProblem?: { correct: number[]; maj: number[]; greedy: number[] | null };
 }
 
 /** One line of metrics.jsonl: numeric fields only (objective metrics keep their `obj/` prefix). */
@@ -34,6 +37,8 @@ export interface RunData {
   key: string;
   objectiveId: string;
   objectiveTitle: string;
+  /** Titles of the objective's metrics (run.json objective.metricLabels). */
+  metricLabels: Record<string, string>;
   seed: number;
   status: RunStatus;
   failure?: { step?: number; message?: string };
@@ -47,6 +52,7 @@ export interface RunData {
   provider?: string;
   threads?: number;
   cpu?: string;
+  isa?: string;
   startedAt?: string;
   updatedAt?: string;
   finishedAt?: string;
@@ -65,6 +71,8 @@ export interface LoadedExperiment {
   config: unknown;
   runs: RunData[];
   benchmarkFiles: BenchmarkFile[];
+  /** results/<experiment>/probe.json, written by `rlbench probe`, when present. */
+  probe?: ProbeResult;
   warnings: string[];
 }
 
@@ -136,6 +144,13 @@ function parseEval(path: string, line: number, v: Record<string, unknown>, warni
     if (xs.every((x) => x !== undefined)) row.passAtK = xs as number[];
     else warnings.push(`${path}:${line}: field "passAtK" has non-numeric entries; treated as missing`);
   }
+  if (v.perProblem !== undefined) {
+    const pp = isObject(v.perProblem) ? v.perProblem : {};
+    const nums = (x: unknown) => (Array.isArray(x) && x.every((y) => num(y) !== undefined) ? (x as number[]) : undefined);
+    const correct = nums(pp.correct), maj = nums(pp.maj), greedy = pp.greedy === null ? null : nums(pp.greedy);
+    if (correct && maj && greedy !== undefined && maj.length === correct.length && (greedy === null || greedy.length === correct.length)) row.perProblem = { correct, maj, greedy };
+    else warnings.push(`${path}:${line}: field "perProblem" is not {correct, maj, greedy} arrays of one length; benchmark uncertainty unavailable for this row`);
+  }
   return row;
 }
 
@@ -182,10 +197,13 @@ function loadRun(dir: string, name: string, warnings: string[]): RunData {
 
   const last = metrics[metrics.length - 1];
   const id = str(obj.id) ?? key;
+  const metricLabels: Record<string, string> = {};
+  if (isObject(obj.metricLabels)) for (const [k, v] of Object.entries(obj.metricLabels)) if (typeof v === 'string') metricLabels[k] = v;
   return {
     name, key, seed, status, versions,
     objectiveId: id,
     objectiveTitle: str(obj.title) ?? id,
+    metricLabels,
     failure,
     step: num(r.step) ?? last?.step,
     totalSteps: num(r.totalSteps),
@@ -196,6 +214,7 @@ function loadRun(dir: string, name: string, warnings: string[]): RunData {
     provider: str(r.provider),
     threads: num(r.threads),
     cpu: str(r.cpu),
+    isa: str(r.isa),
     startedAt: str(r.startedAt),
     updatedAt: str(r.updatedAt),
     finishedAt: str(r.finishedAt),
@@ -236,5 +255,6 @@ export function loadExperiment(resultsDir: string): LoadedExperiment {
   }
   // The folder name is the experiment's name: it is what `results/<experiment>` and the default
   // `reports/<experiment>` share.
-  return { name: basename(dir), dir, config, runs, benchmarkFiles, warnings };
+  const probe = readProbe(join(dir, 'probe.json'), warnings);
+  return { name: basename(dir), dir, config, runs, benchmarkFiles, ...(probe ? { probe } : {}), warnings };
 }

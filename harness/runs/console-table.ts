@@ -62,13 +62,15 @@ export function compactTable(rows: readonly SummaryRow[], order: readonly string
   for (const o of rowsOrder) {
     const rs = objs.get(o);
     if (!rs) continue;
+    // The SFT rows of every seed are one checkpoint evaluated once: one measurement, n = 1.
+    const once = o === 'sft' && benches.every((b) => new Set(rs.filter((r) => r.benchmark === b).map((r) => r.avgAtK)).size === 1);
     const cells = benches.map((b) => {
       const v = rs.filter((r) => r.benchmark === b).map((r) => r.avgAtK);
-      return v.length > 1 ? `${pct(mean(v))} ± ${pct(ci95(v))}` : pct(mean(v));
+      return v.length > 1 && !once ? `${pct(mean(v))} ± ${pct(ci95(v))}` : pct(mean(v));
     });
     const g = gains.get(o);
     const gain = g ? `${g.gain >= 0 ? '+' : ''}${pct(g.gain)} ± ${pct(g.gainCi)}${g.passes ? ' ✓' : ''}` : '';
-    lines.push(`| ${o} | ${new Set(rs.map((r) => r.seed)).size} | ${cells.join(' | ')} | ${gain} |`);
+    lines.push(`| ${o} | ${once ? 1 : new Set(rs.map((r) => r.seed)).size} | ${cells.join(' | ')} | ${gain} |`);
   }
   return lines.join('\n');
 }

@@ -28,24 +28,35 @@ export function encodeTarget(tok: CharTokenizer, p: Problem): Int32Array {
 
 /**
  * The training prompt order of one seed: pass e over the pool is a permutation drawn from
- * (seed, e), and position c of the stream is entry c mod N of pass floor(c / N). It depends
- * only on the seed and the cursor, so every objective of a seed sees the same prompts in the
- * same order, and a resumed run continues from the saved cursor alone.
+ * (seed, name, e), and position c of the stream is entry c mod N of pass floor(c / N). It
+ * depends only on the seed, the stream's name and the cursor, so every objective of a seed sees
+ * the same prompts in the same order, and a resumed run continues from the saved cursor alone.
+ *
+ * Each step takes exactly promptsPerStep prompts from the main stream ('prompts'); a filtering
+ * objective's refills (DAPO's dynamic sampling) come from a second, independent stream of the
+ * same pool ('refills', see refills()), so refilling never moves the main cursor and step s of
+ * every objective starts from the same prompts.
  */
 export class PromptStream {
   private readonly perms = new Map<number, Int32Array>();
   constructor(
     readonly pool: readonly Problem[],
     readonly seed: number,
+    readonly name: string = 'prompts',
   ) {
     if (pool.length === 0) throw new RangeError('PromptStream: empty training pool');
+  }
+
+  /** The companion stream refills draw from: same pool and seed, its own order and cursor. */
+  refills(): PromptStream {
+    return new PromptStream(this.pool, this.seed, `${this.name}/refills`);
   }
 
   private perm(pass: number): Int32Array {
     let p = this.perms.get(pass);
     if (!p) {
       const idx = Array.from({ length: this.pool.length }, (_, i) => i);
-      new Rng(this.seed).fork('prompts').fork(pass).shuffle(idx);
+      new Rng(this.seed).fork(this.name).fork(pass).shuffle(idx);
       p = Int32Array.from(idx);
       this.perms.set(pass, p);
       if (this.perms.size > 2) this.perms.delete(Math.min(...this.perms.keys()));

@@ -1,7 +1,9 @@
 // Evaluation of one set of weights on the experiment's benchmarks, through the shared rollout
 // engine: k sampled responses per problem at the evaluation temperature, plus one greedy
-// response, graded by each benchmark's own grader. Produces the eval.jsonl rows
-// (results/README.md): avg@k, pass@1..k, maj@k, greedy accuracy and mean response length.
+// response, graded by each benchmark's own grader (maj@k votes by its `equivalent` when it has
+// one). Produces the eval.jsonl rows (results/README.md): avg@k, pass@1..k, maj@k, greedy
+// accuracy, mean response length, and the per-problem outcomes behind them, from which the
+// report computes the uncertainty due to the finite benchmark.
 import type { Benchmark, Problem } from '../tasks/types.ts';
 import { Rng } from '../util/rng.ts';
 import type { RolloutEngine } from './rollout.ts';
@@ -41,6 +43,11 @@ export interface EvalRow {
   truncated: number;
   /** Seconds this evaluation took (not counted in the run's training wall time). */
   evalTime: number;
+  /**
+   * Per problem, in benchmark order: correct samples (0..k), majority vote correct (0/1), and
+   * greedy correct (0/1, null without greedy decoding).
+   */
+  perProblem: { correct: number[]; maj: number[]; greedy: number[] | null };
 }
 
 export interface EvalPoint {
@@ -83,8 +90,10 @@ export async function evaluate(engine: RolloutEngine, params: Float32Array, benc
       length += g.tokens.length;
       if (g.truncated) truncated++;
     }
-    const scores = scoreSamples(perProblem);
+    const grader = b.benchmark.grader;
+    const scores = scoreSamples(perProblem, grader.equivalent ? (x, y) => grader.equivalent!(x, y) : undefined);
     let greedy: number | null = null;
+    let greedyPer: number[] | null = null;
     if (plan.greedy) {
       const gr = await engine.generate({
         params,
@@ -94,9 +103,9 @@ export async function evaluate(engine: RolloutEngine, params: Float32Array, benc
         rng: rng.fork('greedy'),
         behaviourLogprobs: false,
       });
-      let c = 0;
-      for (const g of gr) if (b.benchmark.grader.grade(g.text, b.problems[g.promptIndex]!.answer).correct) c++;
-      greedy = c / b.problems.length;
+      greedyPer = new Array<number>(b.problems.length).fill(0);
+      for (const g of gr) if (grader.grade(g.text, b.problems[g.promptIndex]!.answer).correct) greedyPer[g.promptIndex] = 1;
+      greedy = greedyPer.reduce((a, x) => a + x, 0) / b.problems.length;
     }
     rows.push({
       ...at,
@@ -111,6 +120,7 @@ export async function evaluate(engine: RolloutEngine, params: Float32Array, benc
       meanLength: length / sampled.length,
       truncated: truncated / sampled.length,
       evalTime: (performance.now() - t0) / 1000,
+      perProblem: { correct: scores.correct, maj: scores.maj, greedy: greedyPer },
     });
   }
   return rows;

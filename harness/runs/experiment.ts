@@ -56,6 +56,8 @@ export type Budget = { steps: number } | { rollouts: number } | { tokens: number
 
 export interface EvalSettings {
   every: number;
+  /** Evaluate each time the generated rollouts cross a multiple of this (0: off). */
+  everyRollouts: number;
   k: number;
   temperature: number;
   topP: number;
@@ -93,6 +95,8 @@ export interface Experiment {
   eval: EvalSettings;
   checkpointEvery: number;
   execution: { provider: 'cpu' | 'cuda' | 'webgpu'; threads: number };
+  /** The report's defaults: the significance baseline and which evaluation the tables compare. */
+  report: { baseline?: string; compareAt: 'rollouts' | 'steps' | 'final' };
   output: string;
 }
 
@@ -208,7 +212,7 @@ export async function resolveObjectives(exp: Experiment, baseDir: string, where:
     } catch (e) {
       throw new UsageError(`${where}: objectives[${i}].${entry.id !== undefined ? 'id' : 'module'}: ${(e as Error).message}`);
     }
-    const config = resolveObjectiveConfig(objective, entry.config, `${where}: objectives[${i}].config`);
+    const config = resolveObjectiveConfig(objective, entry.config, `${where}: objectives[${i}].config`, { maxTokens: exp.rl.maxTokens });
     entry.config = config as Record<string, unknown>;
     const name = entry.name ?? objective.id;
     if (name === 'sft') throw new UsageError(`${where}: objectives[${i}].name: "sft" is reserved for the SFT initialisation rows`);
@@ -218,6 +222,9 @@ export async function resolveObjectives(exp: Experiment, baseDir: string, where:
     }
     names.set(name, i);
     out.push({ name, objective, config });
+  }
+  if (exp.report.baseline !== undefined && !names.has(exp.report.baseline)) {
+    throw new UsageError(`${where}: report.baseline: "${exp.report.baseline}" is not an objective of this experiment (run names: ${[...names.keys()].join(', ')})`);
   }
   return out;
 }

@@ -5,7 +5,6 @@
 // or the new one. Every file of a checkpoint has its sha256 in the folder's SHA256SUMS, checked
 // when it is read; every read names the damaged file (and line) and the way out.
 import { execFileSync } from 'node:child_process';
-import { cpus } from 'node:os';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { stringify } from 'csv-stringify/sync';
@@ -15,14 +14,16 @@ import type { AdamWState } from '../engine/optim.ts';
 import { readChecksums, verifyChecksum, writeChecksums } from '../util/checksums.ts';
 import { isReportable, printable } from '../util/errors.ts';
 import { CorruptFileError, readFileOrNull, readJsonFile, readJsonlFile, recoverDir, replaceDirAtomic, writeFileAtomic, writeJsonAtomic } from '../util/fs.ts';
+import { cpuInfo, cpuLabel } from '../util/machine.ts';
 import type { EvalRow } from './evaluate.ts';
+import type { ObjectiveState } from '../../objectives/types.ts';
 
 export type RunStatus = 'running' | 'finished' | 'failed';
 
 export interface RunJson {
   experiment: string;
   run: string;
-  objective: { id: string; title: string; reference: string; config: unknown; name?: string; module?: string };
+  objective: { id: string; title: string; reference: string; config: unknown; name?: string; module?: string; metricLabels?: Record<string, string> };
   seed: number;
   status: RunStatus;
   failure?: { step: number; message: string; tensor?: string };
@@ -36,6 +37,8 @@ export interface RunJson {
   provider: string;
   threads?: number;
   cpu: string;
+  /** The CPU's instruction-set extensions that pick ONNX Runtime's kernels (harness/util/machine.ts). */
+  isa?: string;
   sft?: { hash: string; dir: string };
   startedAt: string;
   updatedAt: string;
@@ -54,7 +57,7 @@ function ortVersion(): string {
   }
 }
 
-export function environment(): { versions: Record<string, string>; gitCommit: string | null; cpu: string } {
+export function environment(): { versions: Record<string, string>; gitCommit: string | null; cpu: string; isa: string } {
   let gitCommit: string | null = null;
   try {
     gitCommit = execFileSync('git', ['rev-parse', 'HEAD'], { cwd: new URL('../..', import.meta.url), stdio: ['ignore', 'pipe', 'ignore'] })
@@ -63,11 +66,12 @@ export function environment(): { versions: Record<string, string>; gitCommit: st
   } catch {
     gitCommit = null;
   }
-  const cpuList = cpus();
+  const cpu = cpuInfo();
   return {
     versions: { rlbench: RLBENCH_VERSION, node: process.version, onnxruntime: ortVersion() },
     gitCommit,
-    cpu: `${cpuList[0]?.model ?? 'unknown'} × ${cpuList.length}`,
+    cpu: cpuLabel(cpu),
+    isa: cpu.isa,
   };
 }
 
@@ -132,9 +136,13 @@ export interface TrainState {
   step: number;
   /** Position in the seed's prompt stream. */
   cursor: number;
+  /** Position in the seed's refill stream (a filtering objective's extra prompts). */
+  refillCursor: number;
   rollouts: number;
   tokens: number;
   wallTime: number;
+  /** The objective's state across steps (e.g. an adaptive KL coefficient), when it has one. */
+  objectiveState?: ObjectiveState;
 }
 
 /** The checkpoint folder is built aside and swapped in whole; SHA256SUMS covers its four files. */
@@ -161,6 +169,14 @@ function validateState(raw: unknown, path: string, remedy: string): StateJson {
     if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) throw bad(`${field} must be an integer >= 0, got ${JSON.stringify(v)}`);
   };
   for (const f of ['step', 'cursor', 'rollouts', 'tokens']) count(r[f], f);
+  // Written by this version on: older checkpoints have no refill stream (0) and no objective state.
+  if (r.refillCursor !== undefined) count(r.refillCursor, 'refillCursor');
+  if (r.objectiveState !== undefined) {
+    const os = r.objectiveState;
+    if (!os || typeof os !== 'object' || Array.isArray(os) || Object.values(os).some((v) => typeof v !== 'number' || !Number.isFinite(v))) {
+      throw bad(`objectiveState must be an object of finite numbers, got ${JSON.stringify(os)}`);
+    }
+  }
   if (typeof r.wallTime !== 'number' || !Number.isFinite(r.wallTime) || r.wallTime < 0) throw bad(`wallTime must be a number >= 0, got ${JSON.stringify(r.wallTime)}`);
   const o = r.optimizer as Record<string, unknown> | undefined;
   if (!o || typeof o !== 'object') throw bad('optimizer is missing');
@@ -212,8 +228,9 @@ export async function loadRunCheckpoint(runDir: string): Promise<{ params: Float
   if (params.length !== n) throw new CorruptFileError(join(dir, 'state.json'), `optimizer.size is ${n}, but the policy has ${params.length} parameters`, remedy);
   if (buf.byteLength !== 2 * n * 4) throw new CorruptFileError(optPath, `holds ${buf.byteLength} bytes, expected ${2 * n * 4} (float32 m then v for ${n} parameters)`, remedy);
   const moments = new Float32Array(buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.byteLength));
-  const { step, cursor, rollouts, tokens, wallTime } = raw;
-  return { params, opt: { t: raw.optimizer.t, m: moments.slice(0, n), v: moments.slice(n) }, state: { step, cursor, rollouts, tokens, wallTime } };
+  const { step, cursor, refillCursor = 0, rollouts, tokens, wallTime, objectiveState } = raw;
+  const state: TrainState = { step, cursor, refillCursor, rollouts, tokens, wallTime, ...(objectiveState ? { objectiveState } : {}) };
+  return { params, opt: { t: raw.optimizer.t, m: moments.slice(0, n), v: moments.slice(n) }, state };
 }
 
 /** Run directories of an experiment (those holding a run.json), sorted by name. */

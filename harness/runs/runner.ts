@@ -326,6 +326,7 @@ function runJsonBase(ctx: Context, sft: SftResult): RunJsonBase {
     provider: ctx.exp.execution.provider,
     threads: ctx.exp.execution.threads,
     cpu: env.cpu,
+    isa: env.isa,
     sft: { hash: sft.info.hash, dir: sft.dir },
   };
 }
@@ -453,7 +454,10 @@ async function trainOne(ctx: Context, { o, seed, run }: PlannedRun, lock: Lock, 
       run,
       objective: o.objective,
       objectiveConfig: o.config,
-      objectiveInfo: { id: o.objective.id, title: o.objective.title, reference: o.objective.reference, config: o.config, name: o.name, ...(entry.module ? { module: entry.module } : {}) },
+      objectiveInfo: {
+        id: o.objective.id, title: o.objective.title, reference: o.objective.reference, config: o.config, name: o.name,
+        ...(entry.module ? { module: entry.module } : {}), ...(o.objective.metricLabels ? { metricLabels: o.objective.metricLabels } : {}),
+      },
       seed,
       policy: t.policy,
       rollout: t.rollout,

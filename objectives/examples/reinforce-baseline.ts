@@ -43,20 +43,20 @@ const reinforceBaseline: Objective<ReinforceConfig> = {
     for (const g of byGroup.values()) {
       if (g.length < 2) continue;
       let sum = 0;
-      for (const i of g) sum += batch[i]!.reward;
+      for (const i of g) sum += batch[i].reward;
       for (const i of g) {
-        const r = batch[i]!.reward;
+        const r = batch[i].reward;
         adv[i] = cfg.leaveOneOut ? r - (sum - r) / (g.length - 1) : r - sum / g.length;
       }
     }
     const R = batch.length;
     let loss = 0;
     const grad = batch.map((r, i) => {
-      const l = logp[i]!;
+      const l = logp[i];
       let s = 0;
-      for (let t = 0; t < r.length; t++) s += l[t]!;
-      loss -= (adv[i]! * s) / R;
-      return new Float64Array(r.length).fill(-adv[i]! / R);
+      for (let t = 0; t < r.length; t++) s += l[t];
+      loss -= (adv[i] * s) / R;
+      return new Float64Array(r.length).fill(-adv[i] / R);
     });
     let absAdv = 0;
     for (const a of adv) absAdv += Math.abs(a);

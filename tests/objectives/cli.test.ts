@@ -118,7 +118,8 @@ test('objective list --json through bin/rlbench.js; text list and eval --help in
   assert.match(list.find((o) => o.id === 'rence')!.reference, /2601\.22432/);
   const text = listText();
   for (const id of ['rence', 'grpo', 'dapo', 'online-dpo']) assert.match(text, new RegExp(`^${id} — `, 'm'));
-  assert.match(text, /maxTokens\s+integer >= 1\s+required/);
+  assert.match(text, /maxTokens\s+integer >= 1\s+derived/);
+  assert.match(text, /online-dpo — Online DPO\n.*\n  pairs the best against the worst of the K rollouts by default, which is not TRL's OnlineDPOTrainer \(two samples per prompt: pairing "first-two"\)/);
   assert.match(text, /lossAgg\s+"seq-mean-token-mean" \| "token-mean"\s+default "seq-mean-token-mean"/);
   const program = new Command('rlbench');
   registerObjectiveCommands(program);

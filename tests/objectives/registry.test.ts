@@ -24,12 +24,32 @@ test('defaults are filled, and the input object is not mutated', () => {
   const cfg = resolveObjectiveConfig(getObjective('grpo'), raw, 'objectives[0].config');
   assert.deepEqual(cfg, { clipEps: 0.2, epsLow: 0.2, epsHigh: 0.2, klCoef: 0.04, advEps: 1e-6, stdNorm: true, lossAgg: 'seq-mean-token-mean' });
   assert.deepEqual(raw, {});
-  assert.deepEqual(resolveObjectiveConfig(getObjective('rence'), undefined, 'x'), { variant: 'per-positive', temperature: 1, margin: 0, lengthNorm: false, klCoef: 0 });
+  assert.deepEqual(resolveObjectiveConfig(getObjective('rence'), undefined, 'x'), {
+    variant: 'per-positive', temperature: 1, margin: 0, marginScale: 0, lengthNorm: false, klCoef: 0,
+    klWindow: null, klAdaptFactor: 2, klCoefMin: 1e-4, klCoefMax: 10, easyThreshold: 1,
+  });
   assert.deepEqual(resolveObjectiveConfig(getObjective('online-dpo'), {}, 'x'), { beta: 0.1, lossType: 'sigmoid', pairing: 'best-worst' });
   assert.deepEqual(resolveObjectiveConfig(getObjective('dapo'), { maxTokens: 512 }, 'x'), {
     maxTokens: 512, overlongBuffer: 102, correctReward: 1, incorrectReward: -1, epsLow: 0.2, epsHigh: 0.28,
     klCoef: 0, advEps: 1e-6, stdNorm: true, lossAgg: 'token-mean',
   });
+});
+
+test('DAPO\'s maxTokens defaults from the experiment\'s rl.maxTokens, and a mismatch is refused', () => {
+  const d = getObjective('dapo');
+  const cfg = resolveObjectiveConfig(d, {}, 'objectives[2].config', { maxTokens: 44 });
+  assert.deepEqual([cfg.maxTokens, cfg.overlongBuffer], [44, 8]);
+  assert.equal(resolveObjectiveConfig(d, { maxTokens: 44 }, 'x', { maxTokens: 44 }).maxTokens, 44);
+  usage(() => resolveObjectiveConfig(d, { maxTokens: 40 }, 'objectives[2].config', { maxTokens: 44 }),
+    /^objectives\[2\]\.config\.maxTokens: 40 differs from rl\.maxTokens 44; DAPO's overlong shaping must use the rollout token limit/);
+});
+
+test('ReNCE: klWindow needs low < high and an initial klCoef > 0', () => {
+  const r = getObjective('rence');
+  usage(() => resolveObjectiveConfig(r, { klWindow: [0.02, 0.01], klCoef: 0.1 }, 'o.config'), /^o\.config\.klWindow: low \(0\.02\) must be below high \(0\.01\)$/);
+  usage(() => resolveObjectiveConfig(r, { klWindow: [0.01, 0.02] }, 'o.config'), /^o\.config\.klCoef: must be > 0 with klWindow/);
+  usage(() => resolveObjectiveConfig(r, { klWindow: [0.01] }, 'o.config'), /klWindow/);
+  usage(() => resolveObjectiveConfig(r, { easyThreshold: 1.5 }, 'o.config'), /o\.config\.easyThreshold: must be <= 1/);
 });
 
 test('derived defaults: clipEps fills only the eps not given; DAPO buffer given explicitly', () => {
@@ -47,7 +67,7 @@ test('config errors name where, the field and the allowed values', () => {
   usage(() => resolveObjectiveConfig(getObjective('grpo'), { klCoef: -1 }, where), /config\.klCoef: must be >= 0/);
   usage(() => resolveObjectiveConfig(getObjective('grpo'), { klCoef: '0.1' }, where), /config\.klCoef: must be number/);
   usage(() => resolveObjectiveConfig(getObjective('online-dpo'), { beta: 0 }, where), /config\.beta: must be > 0/);
-  usage(() => resolveObjectiveConfig(getObjective('dapo'), {}, where), /^objectives\[2\]\.config\.maxTokens: required setting is missing$/);
+  usage(() => resolveObjectiveConfig(getObjective('dapo'), {}, where), /^objectives\[2\]\.config\.maxTokens: required here \(in an experiment it defaults to rl\.maxTokens\)$/);
   usage(() => resolveObjectiveConfig(getObjective('dapo'), { maxTokens: 10.5 }, where), /config\.maxTokens: must be integer/);
   usage(() => resolveObjectiveConfig(getObjective('dapo'), { maxTokens: 10, overlongBuffer: 11 }, where), /config\.overlongBuffer: must be <= maxTokens \(10\), got 11/);
   usage(() => resolveObjectiveConfig(getObjective('grpo'), { clipEps: 1.5 }, where), /config\.epsLow: must be <= 1/);

@@ -35,7 +35,8 @@ test('rows: SFT initialisation first, then objectives in the config order; colum
   assert.deepEqual(t.rows.map((r) => r.row.title), ['SFT init', 'ReNCE', 'GRPO', 'Online DPO', 'DAPO']);
   assert.deepEqual(t.columns, ['arith-id', 'arith-ood', 'Average']);
   assert.equal(t.label, 'avg@4');
-  assert.deepEqual(summary.tables.map((x) => x.label), ['avg@4', 'pass@1', 'pass@4', 'maj@4', 'greedy']);
+  // pass@1 equals avg@k, so it is not a table of its own.
+  assert.deepEqual(summary.tables.map((x) => x.label), ['avg@4', 'pass@4', 'maj@4', 'greedy']);
 });
 
 test('cells are mean ± t_{0.975,n−1}·s/√n over seeds, computed by hand', () => {
@@ -90,31 +91,39 @@ test('a partial experiment is flagged, not hidden: † rows and a note per unfin
   assert.match(readFileSync(join(out, 'index.html'), 'utf8'), /Partial experiment:<\/strong> 1 running, 1 failed out of 13 runs/);
 });
 
-test('significance: paired bootstrap of each objective against ReNCE on the Average', () => {
+test('significance: paired t-test and exact sign-flip test of each objective against the baseline (the first objective) on the Average', () => {
   const sig = summary.significance.find((s) => s.metric === 'avgAtK')!;
   assert.equal(sig.baseline?.key, 'rence');
   const grpo = sig.rows.find((r) => r.row.key === 'grpo')!.result!;
   // GRPO Average per seed: 0.43, 0.46, 0.375; minus ReNCE's 0.45, 0.53, 0.49 → −0.02, −0.07, −0.115.
-  close(grpo.meanDiff, (-0.02 - 0.07 - 0.115) / 3, 'mean diff');
-  // Each extreme resample (all draws the same seed) has probability 1/27 > 2.5%, so the
-  // percentile interval ends exactly at the smallest and largest difference.
-  close(grpo.lo, -0.115, 'lo');
-  close(grpo.hi, -0.02, 'hi');
+  const d = [-0.02, -0.07, -0.115];
+  const m = (-0.02 - 0.07 - 0.115) / 3;
+  const sd = Math.sqrt(d.reduce((a, x) => a + (x - m) ** 2, 0) / 2);
+  close(grpo.meanDiff, m, 'mean diff');
+  close(grpo.lo, m - T2 * sd / Math.sqrt(3), 'lo');
+  close(grpo.hi, m + T2 * sd / Math.sqrt(3), 'hi');
+  // t with 2 degrees of freedom has the closed-form CDF 1/2 + t / (2 √(2 + t²)).
+  const t = m / (sd / Math.sqrt(3));
+  close(grpo.pT, 1 - Math.abs(t) / Math.sqrt(2 + t * t), 'p, t-test', 1e-9);
   assert.equal(grpo.pSignFlip, 0.25);
-  assert.equal(grpo.resamples, 10_000);
-  assert.match(sig.rows.find((r) => r.row.key === 'dapo')!.note!, /1 seed paired/);
-  assert.ok(readFileSync(join(out, 'index.html'), 'utf8').includes('Paired bootstrap over seeds'), 'method stated');
+  assert.equal(grpo.minPSignFlip, 0.25, 'the smallest p 3 seeds allow');
+  assert.equal(grpo.bootstrap, undefined, 'no bootstrap below 10 seeds');
+  assert.match(sig.rows.find((r) => r.row.key === 'dapo')!.note!, /1 seed paired with ReNCE/);
+  const html = readFileSync(join(out, 'index.html'), 'utf8');
+  assert.ok(html.includes('The paired t-test') && html.includes('cannot go below 2/2^n'), 'method stated');
+  assert.match(readFileSync(join(out, 'table.md'), 'utf8'), /\| GRPO † \| 3 \| -6\.8 \| \[-18\.6, \+5\.0\] \| 0\.130 \| 0\.250 \| 0\.250 \| n\/a \|/);
 });
 
 test('table.csv and table.tex carry the same numbers; LaTeX is booktabs and escaped', () => {
   const csv = readFileSync(join(out, 'table.csv'), 'utf8').trim().split('\n');
-  assert.equal(csv[0], 'metric,metric_label,method_key,method,benchmark,mean,ci95_half_width,ci95_low,ci95_high,n_seeds,seed_values,best,partial');
-  assert.equal(csv.length, 1 + 5 * 5 * 3, 'metrics × rows × columns');
+  assert.equal(csv[0], 'metric,metric_label,method_key,method,benchmark,mean,ci95_half_width,ci95_low,ci95_high,bench95_half_width,n_seeds,seed_values,best,partial');
+  assert.equal(csv.length, 1 + 4 * 5 * 3, 'metrics × rows × columns');
   const rence = csv.find((l) => l.startsWith('avgAtK,avg@4,rence,ReNCE,arith-id,'))!.split(',');
   close(Number(rence[5]), 0.65, 'csv mean');
   close(Number(rence[6]), T2 * 0.05 / Math.sqrt(3), 'csv half');
-  assert.equal(rence[9], '3');
-  assert.equal(rence[11], 'true');
+  assert.equal(rence[9], '', 'no per-problem outcomes in the fixture: no benchmark interval');
+  assert.equal(rence[10], '3');
+  assert.equal(rence[12], 'true');
   const dapo = csv.find((l) => l.startsWith('avgAtK,avg@4,dapo,DAPO,arith-id,'))!.split(',');
   assert.equal(dapo[6], '', 'one seed: no CI in the CSV either');
   const tex = readFileSync(join(out, 'table.tex'), 'utf8');
@@ -178,7 +187,7 @@ test('tolerant loading: missing optional fields, a malformed line, no ReNCE, no 
   assert.ok(r.warnings.some((w) => w.includes('run.json: missing')));
   assert.match(r.tableMarkdown, /\| grpo † \| 2 \| \*\*65\.0 ± /);
   const html = readFileSync(join(r.outDir, 'index.html'), 'utf8');
-  assert.ok(html.includes('ReNCE is not in this experiment'), 'significance skipped with a note');
+  assert.ok(html.includes('grpo is the only objective; nothing to compare'), 'significance: nothing to compare with a note');
   assert.ok(!r.files.some((f) => f.startsWith('dyn-')), 'no metrics.jsonl: no dynamics PNGs');
 });
 

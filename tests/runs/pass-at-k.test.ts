@@ -61,4 +61,53 @@ test('gainsOverSft: paired by seed, passes only above both CIs', async () => {
   const t = compactTable(rows);
   assert.match(t, /\| sft \| 3 \| 25\.0 ± 12\.4 \|/);
   assert.match(t, /\| a \| 3 \| 35\.0 ± 12\.4 \| \+10\.0 ± 0\.0 \|/);
+  // The usual case: every seed's SFT row is the same evaluation, so it is shown once (n = 1).
+  const same = [row('sft', 1, 0.25), row('sft', 2, 0.25), row('sft', 3, 0.25), row('a', 1, 0.3), row('a', 2, 0.4), row('a', 3, 0.35)];
+  assert.match(compactTable(same), /\| sft \| 1 \| 25\.0 \|  \|/);
+});
+
+test('pass@1 is avg@k exactly (so reports show avg@k only)', () => {
+  const s = (correct: boolean) => ({ extracted: correct ? '1' : '2', correct });
+  const cases = [[3, 8], [0, 8], [8, 8], [1, 3], [2, 7]];
+  const r = scoreSamples(cases.map(([c]) => Array.from({ length: 8 }, (_, j) => s(j < c!))));
+  for (const [c, n] of cases) assert.equal(passAtK(n!, c!, 1), c! / n!);
+  close(r.passAtK[0]!, r.avgAtK, 1e-15);
+  assert.deepEqual(r.correct, [3, 0, 8, 1, 2]);
+});
+
+/** Numbers written as decimals or fractions; equivalent when equal as numbers. */
+const num = (x: string) => (x.includes('/') ? Number(x.split('/')[0]) / Number(x.split('/')[1]) : Number(x));
+const numericGrader = {
+  id: 'numeric-test',
+  grade: (response: string, gold: string) => ({ correct: num(response) === num(gold), extracted: response || null }),
+  equivalent: (a: string, b: string) => num(a) === num(b),
+};
+
+test('maj@k votes by the grader\'s equivalence when it has one (1/2 and 0.5 are one answer), by text otherwise', () => {
+  const graded = ['3', '1/2', '0.5'].map((x) => ({ extracted: x, correct: numericGrader.grade(x, '0.5').correct }));
+  // By text: three answers of one vote each, the first seen ('3', wrong) wins the tie.
+  assert.equal(majorityCorrect(graded), false);
+  // By equivalence: {1/2, 0.5} has two votes and is correct.
+  assert.equal(majorityCorrect(graded, numericGrader.equivalent), true);
+  const r = scoreSamples([graded, graded.slice(0, 1).concat(graded.slice(0, 1), graded.slice(1, 2))], numericGrader.equivalent);
+  assert.deepEqual(r.maj, [1, 0]);
+  close(r.majAtK, 0.5);
+});
+
+test('evaluate() uses the benchmark grader\'s equivalence for maj@k and records the per-problem outcomes', async () => {
+  const { evaluate } = await import('../../harness/runs/evaluate.ts');
+  const texts: Record<string, string[]> = { sampled: ['3', '1/2', '0.5', '7', '7', '2'], greedy: ['0.5', '1'] };
+  const engine = {
+    async generate(req: { prompts: readonly Int32Array[]; samples: number; sampling: { temperature: number } }) {
+      const pool = req.sampling.temperature === 0 ? texts.greedy! : texts.sampled!;
+      return req.prompts.flatMap((prompt, p) => Array.from({ length: req.samples }, (_, j) => ({ promptIndex: p, sample: j, prompt, tokens: Int32Array.of(1), text: pool[p * req.samples + j]!, truncated: false })));
+    },
+  };
+  const problems = [{ id: 'a', problem: 'a', answer: '0.5' }, { id: 'b', problem: 'b', answer: '2' }];
+  const bench = { name: 'toy', benchmark: { name: 'toy', description: '', grader: numericGrader, problems: () => problems }, problems, prompts: [Int32Array.of(1), Int32Array.of(1)] };
+  const [row] = await evaluate(engine as never, new Float32Array(0), [bench], { k: 3, temperature: 1, topP: 1, greedy: true, maxTokens: 4 }, 0, { step: 0, rollouts: 0, tokens: 0, wallTime: 0 });
+  assert.deepEqual(row!.perProblem, { correct: [2, 1], maj: [1, 0], greedy: [1, 0] });
+  close(row!.avgAtK, 0.5);
+  close(row!.majAtK, 0.5);
+  close(row!.greedy!, 0.5);
 });

@@ -3,7 +3,7 @@
 // index.html after chart-config.js, as a classic script: no modules, no network, no closing script tags.
 
 function initReport(data) {
-  const state = { metric: data.defaultMetric, x: 'step' };
+  const state = { metric: data.defaultMetric, x: data.defaultX || 'step' };
 
   function draw(spec) {
     const canvas = document.getElementById(spec.id);

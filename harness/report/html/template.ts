@@ -10,7 +10,8 @@ import {
   EVAL_METRICS, MAX_POINTS, PARTIAL_MARK, type ComparisonTable, type Significance, type Summary,
 } from '../summary.ts';
 import type { MeanCI } from '../../util/stats.ts';
-import { formatCell, formatP, pct, seedCount, signedPct, significanceMethod, tableCaption } from '../tables.ts';
+import { formatCell, formatP, pct, seedCount, signedPct, significanceMethod, significanceTitle, tableCaption } from '../tables.ts';
+import { probeSection } from '../probe.ts';
 import type { ChartSpec } from './chart-config.js';
 
 export function esc(s: unknown): string {
@@ -64,19 +65,19 @@ function rowName(title: string, partial: boolean): string {
 
 // ---- sections -----------------------------------------------------------------------------
 
-function comparisonTable(t: ComparisonTable, first: boolean): string {
+function comparisonTable(t: ComparisonTable, first: boolean, s: Summary): string {
   const head = `<tr><th class="l">Method</th><th>Seeds</th>${t.columns.map((c, i) => `<th${i === t.columns.length - 1 ? ' class="avg"' : ''}>${esc(c)}</th>`).join('')}</tr>`;
   const body = t.rows.map(({ row, cells }, i) => {
     const tds = cells.map((c, j) => {
       const cls = [c?.best ? 'best' : '', j === cells.length - 1 ? 'avg' : ''].filter(Boolean).join(' ');
       const tip = c ? c.values.map((v) => `seed ${v.seed}: ${pct(v.value, 2)}`).join(', ') : 'no evaluation';
-      const txt = esc(formatCell(c));
+      const txt = esc(formatCell(c, row));
       return `<td${cls ? ` class="${cls}"` : ''} title="${esc(tip)}">${c?.best ? `<strong>${txt}</strong>` : txt}</td>`;
     }).join('');
     return `<tr${row.isSft ? ' class="sft"' : ''}><td class="l">${rowName(row.title, row.partial)}</td><td>${seedCount(t, i)}</td>${tds}</tr>`;
   }).join('\n');
   return `<div class="table-wrap" data-metric="${esc(t.metric.id)}"${first ? '' : ' hidden'}>
-<p class="caption">${esc(tableCaption(t))}</p>
+<p class="caption">${esc(tableCaption(t, s))}</p>
 <table class="cmp" id="table-${esc(t.metric.id)}">
 <thead>${head}</thead><tbody>
 ${body}
@@ -96,23 +97,24 @@ function significanceTable(sig: Significance, s: Summary, first: boolean): strin
   const label = s.tables.find((t) => t.metric.id === sig.metric)!.label;
   const attrs = `data-metric="${esc(sig.metric)}"${first ? '' : ' hidden'}`;
   if (!sig.baseline) return `<p class="muted" ${attrs}>${esc(sig.note ?? '')}</p>`;
-  if (!sig.rows.length) return `<p class="muted" ${attrs}>ReNCE is the only objective; nothing to compare.</p>`;
+  if (!sig.rows.length) return `<p class="muted" ${attrs}>${esc(sig.baseline.title)} is the only objective; nothing to compare.</p>`;
   const rows = sig.rows.map((r) => {
-    if (!r.result) return `<tr><td class="l">${rowName(r.row.title, r.row.partial)}</td><td>–</td><td>–</td><td>–</td><td colspan="2" class="l muted">${esc(r.note ?? '')}</td></tr>`;
+    if (!r.result) return `<tr><td class="l">${rowName(r.row.title, r.row.partial)}</td><td>–</td><td>–</td><td>–</td><td colspan="4" class="l muted">${esc(r.note ?? '')}</td></tr>`;
     const x = r.result;
-    const cls = x.p < 0.05 ? (x.meanDiff > 0 ? 'pos' : 'neg') : '';
-    return `<tr><td class="l">${rowName(r.row.title, r.row.partial)}</td><td>${x.n}</td><td class="${cls}">${esc(signedPct(x.meanDiff))}</td><td>[${esc(signedPct(x.lo))}, ${esc(signedPct(x.hi))}]</td><td>${esc(formatP(x.p))}</td><td>${esc(formatP(x.pSignFlip))}</td></tr>`;
+    // Coloured only when both tests agree at 0.05 (with 3 seeds the sign-flip test never does).
+    const cls = x.pT < 0.05 && x.pSignFlip < 0.05 ? (x.meanDiff > 0 ? 'pos' : 'neg') : '';
+    return `<tr><td class="l">${rowName(r.row.title, r.row.partial)}</td><td>${x.n}</td><td class="${cls}">${esc(signedPct(x.meanDiff))}</td><td>[${esc(signedPct(x.lo))}, ${esc(signedPct(x.hi))}]</td><td>${esc(formatP(x.pT))}</td><td>${esc(formatP(x.pSignFlip))}</td><td>${esc(formatP(x.minPSignFlip))}</td><td>${x.bootstrap ? esc(formatP(x.bootstrap.p)) : 'n/a'}</td></tr>`;
   }).join('\n');
-  return `<table class="cmp" ${attrs}><caption>Average ${esc(label)}: objective − ReNCE, in percentage points</caption>
-<thead><tr><th class="l">Objective</th><th>Paired seeds</th><th>Mean difference (pp)</th><th>95% bootstrap interval (pp)</th><th>p, bootstrap</th><th>p, exact sign-flip</th></tr></thead>
+  return `<table class="cmp sig" ${attrs}><caption>Average ${esc(label)}: objective − ${esc(sig.baseline.title)}, in percentage points</caption>
+<thead><tr><th class="l">Objective</th><th>Paired seeds</th><th>Mean difference (pp)</th><th>95% t interval (pp)</th><th>p, paired t-test</th><th>p, exact sign-flip</th><th>smallest p, sign-flip</th><th>p, bootstrap (≥ 10 seeds)</th></tr></thead>
 <tbody>${rows}</tbody></table>`;
 }
 
 function computeTable(s: Summary): string {
   if (!s.compute.length) return '<p class="muted">No training runs.</p>';
-  const rows = s.compute.map((c) => `<tr><td class="l">${rowName(c.row.title, c.row.partial)}</td><td>${c.row.runs.length}</td><td>${fmtCI(c.steps)}</td><td>${fmtCI(c.rollouts)}</td><td>${fmtCI(c.tokens)}</td><td>${fmtCI(c.wallTime)}</td><td>${fmtCI(c.tokensPerSecond)}</td></tr>`).join('\n');
-  return `<table class="cmp"><caption>Per run, mean ± 95% CI over seeds (so far, for unfinished runs)</caption>
-<thead><tr><th class="l">Objective</th><th>Runs</th><th>Steps</th><th>Rollouts</th><th>Tokens generated</th><th>Wall time (s)</th><th>Tokens / s</th></tr></thead>
+  const rows = s.compute.map((c) => `<tr><td class="l">${rowName(c.row.title, c.row.partial)}</td><td>${c.row.runs.length}</td><td>${fmtCI(c.steps)}</td><td>${fmtCI(c.rollouts)}</td><td>${fmtCI(c.tokens)}</td><td>${fmtCI(c.wallTime)}</td><td>${fmtCI(c.tokensPerSecond)}</td><td>${fmtCI(c.comparedStep)}</td><td>${fmtCI(c.comparedRollouts)}</td></tr>`).join('\n');
+  return `<table class="cmp"><caption>Per run, mean ± 95% CI over seeds (so far, for unfinished runs). The last two columns: the evaluation the tables use (${esc(s.comparison.describe)}).</caption>
+<thead><tr><th class="l">Objective</th><th>Runs</th><th>Steps</th><th>Rollouts</th><th>Tokens generated</th><th>Wall time (s)</th><th>Tokens / s</th><th>Compared at step</th><th>Compared at rollouts</th></tr></thead>
 <tbody>${rows}</tbody></table>`;
 }
 
@@ -136,6 +138,7 @@ function provenance(exp: LoadedExperiment, generator: string): string {
     ['Execution provider', uniq(runs.map((r) => r.provider))],
     ['Threads', uniq(runs.map((r) => (r.threads === undefined ? undefined : String(r.threads))))],
     ['CPU', uniq(runs.map((r) => r.cpu))],
+    ['CPU instruction sets', uniq(runs.map((r) => r.isa))],
     ['First run started', started.slice(0, 1)],
     ['Last update', updated.slice(-1)],
     ['Last run finished', finished.slice(-1)],
@@ -209,6 +212,8 @@ figure.chart { margin:0; border:1px solid var(--line); border-radius:8px; paddin
 .canvas-box { position:relative; height:320px; } .small .canvas-box { height:240px; }
 table.kv { border-collapse:collapse; font-size:14px; } table.kv th, table.kv td { padding:4px 12px 4px 0; vertical-align:top; border-bottom:1px solid var(--line); }
 table.kv th { color:var(--muted); font-weight:500; }
+table.sig thead th { white-space:normal; max-width:130px; vertical-align:bottom; }
+table.heatmap td { min-width:72px; text-align:center; } table.heatmap thead th { white-space:normal; max-width:120px; }
 pre { background:var(--panel); border:1px solid var(--line); border-radius:6px; padding:10px; overflow-x:auto; max-height:480px; }
 details summary { cursor:pointer; color:var(--accent); margin:12px 0 6px; }
 .method { font-size:13px; color:#374151; max-width:900px; }
@@ -226,7 +231,8 @@ export interface PageInput {
 export function renderPage({ exp, summary: s, generator, pngs }: PageInput): string {
   const metricLabel = (id: string) => s.tables.find((t) => t.metric.id === id)!.label;
   const metricToggle = EVAL_METRICS.map((m, i) => `<label title="${esc(m.describe)}"><input type="radio" name="metric" value="${m.id}"${i === 0 ? ' checked' : ''}>${esc(metricLabel(m.id))}</label>`).join('');
-  const xToggle = [['step', 'step'], ['rollouts', 'rollouts'], ['wallTime', 'wall time']].map(([v, l], i) => `<label><input type="radio" name="xaxis" value="${v}"${i === 0 ? ' checked' : ''}>${l}</label>`).join('');
+  const defaultX = s.comparison.at === 'rollouts' ? 'rollouts' : 'step';
+  const xToggle = [['step', 'step'], ['rollouts', 'rollouts'], ['wallTime', 'wall time']].map(([v, l]) => `<label><input type="radio" name="xaxis" value="${v}"${v === defaultX ? ' checked' : ''}>${l}</label>`).join('');
   const statusCounts = { running: exp.runs.filter((r) => r.status === 'running').length, failed: exp.runs.filter((r) => r.status === 'failed').length, unknown: exp.runs.filter((r) => r.status === 'unknown').length };
   const partial = s.notes.length > 0;
   const banner = partial
@@ -243,6 +249,7 @@ export function renderPage({ exp, summary: s, generator, pngs }: PageInput): str
     ? `<h2 id="warnings">Warnings while reading results</h2><ul class="mono">${exp.warnings.map((w) => `<li>${esc(w)}</li>`).join('')}</ul>` : '';
   const data = {
     defaultMetric: EVAL_METRICS[0]!.id,
+    defaultX,
     curves: s.curves.map((c) => ({ benchmark: c.benchmark, byMetric: c.byMetric })),
     charts: [...dynamics, ...s.diagnostics.flatMap((g) => g.charts)],
   };
@@ -261,7 +268,7 @@ export function renderPage({ exp, summary: s, generator, pngs }: PageInput): str
 <header class="top">
 <h1>rlbench report: ${esc(exp.name)}</h1>
 <div class="muted">${s.rows.filter((r) => !r.isSft).length} objectives · ${s.benchmarks.length} benchmarks · ${exp.runs.length} runs · generated by ${esc(generator)} from <span class="mono">results/${esc(exp.name)}</span></div>
-<nav class="toc"><a href="#comparison">Comparison</a><a href="#curves">Learning curves</a><a href="#dynamics">Training dynamics</a><a href="#diagnostics">Objective diagnostics</a><a href="#compute">Compute</a><a href="#significance">Significance</a><a href="#provenance">Provenance</a>${benchFiles ? '<a href="#benchmarks">Benchmarks</a>' : ''}</nav>
+<nav class="toc"><a href="#comparison">Comparison</a><a href="#curves">Learning curves</a><a href="#dynamics">Training dynamics</a><a href="#diagnostics">Objective diagnostics</a><a href="#compute">Compute</a><a href="#significance">Significance</a>${exp.probe ? '<a href="#probe">Gradient probe</a>' : ''}<a href="#provenance">Provenance</a>${benchFiles ? '<a href="#benchmarks">Benchmarks</a>' : ''}</nav>
 ${banner}
 </header>
 <div class="controls">
@@ -270,7 +277,7 @@ ${banner}
 </div>
 
 <h2 id="comparison">Comparison</h2>
-${s.tables.map((t, i) => comparisonTable(t, i === 0)).join('\n')}
+${s.tables.map((t, i) => comparisonTable(t, i === 0, s)).join('\n')}
 ${notesBlock(s)}
 
 <h2 id="curves">Learning curves</h2>
@@ -287,9 +294,10 @@ ${diag || '<p class="muted">No objective metrics (obj/*) in metrics.jsonl.</p>'}
 <h2 id="compute">Compute</h2>
 ${computeTable(s)}
 
-<h2 id="significance">Significance against ReNCE</h2>
+<h2 id="significance">${esc(significanceTitle(s))}</h2>
 ${s.significance.map((sig, i) => significanceTable(sig, s, i === 0)).join('\n')}
-<p class="method"><strong>Method.</strong> ${esc(significanceMethod(s.bootstrapResamples))}</p>
+<p class="method"><strong>Method.</strong> ${esc(significanceMethod(s))}</p>
+${exp.probe ? `\n<h2 id="probe">Same-rollout gradient probe</h2>\n${probeSection(exp.probe)}` : ''}
 
 <h2 id="provenance">Provenance</h2>
 ${provenance(exp, generator)}
