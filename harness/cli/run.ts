@@ -1,12 +1,15 @@
 // `rlbench run <experiment.json>` and `rlbench bench [--suite quick|paper]`: train and evaluate
 // every objective × seed of an experiment (resuming unfinished runs), then print the comparison
 // table; `bench` also generates the report. A live line per run on a terminal, plain log lines
-// otherwise.
+// otherwise. In a sweep (cli/sweep.ts) a process trains one run, chosen by --index or by the
+// scheduler's array index.
 import type { Command } from 'commander';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { UsageError } from '../util/errors.ts';
-import { runExperimentFile, type ExperimentResult } from '../runs/runner.ts';
+import { runExperiment, type ExperimentResult } from '../runs/runner.ts';
+import { loadExperiment } from '../runs/experiment.ts';
+import { experimentDir, printRunList, rebuildExperimentFiles, selectRun, type SweepOptions } from './sweep.ts';
 import type { RunProgress } from '../runs/trainer.ts';
 import { compactTable } from '../runs/console-table.ts';
 
@@ -60,26 +63,18 @@ function printResult(r: ExperimentResult): void {
   for (const f of failed) process.stdout.write(`FAILED ${f.run}: ${f.failure}\n`);
 }
 
-async function runAndReport(path: string, opts: { fresh?: boolean; only?: string }, withReport: boolean): Promise<void> {
+type RunCliOptions = SweepOptions & { fresh?: boolean; list?: boolean; json?: boolean; sftOnly?: boolean; reportOnly?: boolean };
+
+async function runAndReport(path: string, opts: RunCliOptions, withReport: boolean): Promise<void> {
   if (!existsSync(path)) throw new UsageError(`experiment file not found: ${path}`);
   const out = progressPrinter();
-  const r = await runExperimentFile(path, { fresh: opts.fresh, only: opts.only, log: out.log, onProgress: out.progress });
+  const { experiment, objectives } = await loadExperiment(path);
+  if (opts.list) return printRunList(experiment, objectives, Boolean(opts.json));
+  if (opts.reportOnly) return rebuildExperimentFiles(experimentDir(experiment), true, out.log);
+  const only = opts.sftOnly ? undefined : selectRun(path, experiment, objectives, opts, out.log);
+  const r = await runExperiment(experiment, objectives, path, { fresh: opts.fresh, only, sftOnly: opts.sftOnly, log: out.log, onProgress: out.progress });
   printResult(r);
-  if (withReport) {
-    // Loaded lazily: `run` keeps working even where the report's chart stack cannot load.
-    type Generate = (dir: string) => Promise<{ outDir: string; tableMarkdown: string; warnings: string[] }>;
-    let gen: Generate | null = null;
-    try {
-      gen = ((await import('../report/generate.ts')) as unknown as { generateReport: Generate }).generateReport;
-    } catch (e) {
-      process.stdout.write(`\n(report generator unavailable: ${(e as Error).message})\n`);
-    }
-    if (gen) {
-      const rep = await gen(r.dir);
-      process.stdout.write(`\n${rep.tableMarkdown}\n\nreport: ${join(rep.outDir, 'index.html')}\n`);
-      for (const w of rep.warnings) process.stdout.write(`note: ${w}\n`);
-    }
-  }
+  if (withReport) await rebuildExperimentFiles(r.dir, true, out.log);
   if (r.runs.some((x) => x.status === 'failed')) process.exitCode = 1;
 }
 
@@ -91,7 +86,13 @@ export function registerRunCommands(program: Command): void {
     .option('--fresh', 'delete this experiment\'s results and start over (with --only: just that run)')
     .option('--only <run>', 'train only this run, e.g. grpo-s1')
     .option('--report', 'generate the report at the end')
-    .action(async (path: string, opts: { fresh?: boolean; only?: string; report?: boolean }) => {
+    .option('--index <i>', 'train only run I of the sweep order (see --list); default: SLURM_ARRAY_TASK_ID in a Slurm array task, JOB_COMPLETION_INDEX in a Kubernetes Indexed Job')
+    .option('--all', 'train every run, even inside an array task')
+    .option('--list', 'print the runs in sweep order (index, run, state) and exit')
+    .option('--json', 'with --list: print JSON')
+    .option('--sft-only', 'train (or reuse) the SFT warm start and write its evaluation rows, then stop')
+    .option('--report-only', 'rebuild summary.csv, curves.csv and the report from the run folders; train nothing')
+    .action(async (path: string, opts: RunCliOptions & { report?: boolean }) => {
       await runAndReport(path, opts, Boolean(opts.report));
     });
 

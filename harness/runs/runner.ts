@@ -2,6 +2,9 @@
 // engine the whole process shares, trains (or reuses) the SFT warm start, evaluates it per seed
 // (the sft-s<seed> rows), then trains every objective × seed run from it, resuming unfinished
 // runs and skipping finished ones, and finally rebuilds summary.csv and curves.csv.
+// Many such processes may share one results folder (a Slurm array, a Kubernetes Indexed Job):
+// the SFT is trained under its cache lock, each run under its own lock, and the experiment-level
+// files are written under the experiment lock (runs/locks.ts).
 import { existsSync, readFileSync, rmSync, mkdirSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import type { PolicyConfig } from '../engine/types.ts';
@@ -14,9 +17,11 @@ import { writeJsonAtomic } from '../util/fs.ts';
 import { readExperiment, resolveObjectives, runName, type Experiment, type ResolvedObjective } from './experiment.ts';
 import { PromptStream, prepareBenchmarks } from './data.ts';
 import { RolloutEngine } from './rollout.ts';
-import { ensureSft } from './sft.ts';
+import { ensureSft, sftHash } from './sft.ts';
 import { evaluate, type EvalRow } from './evaluate.ts';
 import { trainRun, recordFailure, RunFailure, type RunProgress } from './trainer.ts';
+import { claimRun, withExperimentLock, withSftLock } from './locks.ts';
+import { effectiveThreads } from './sweep.ts';
 import { environment, listRuns, readJson, readJsonl, writeJsonl, writeSummaries, RLBENCH_VERSION, type RunJson, type SummaryRow } from './results.ts';
 
 export interface RunOptions {
@@ -24,6 +29,8 @@ export interface RunOptions {
   fresh?: boolean;
   /** Train only this run (e.g. "grpo-s1"); the SFT rows are always ensured. */
   only?: string;
+  /** Ensure the SFT warm start and its evaluation rows, then stop (the first job of a sweep). */
+  sftOnly?: boolean;
   log?: (msg: string) => void;
   /** Live progress per run (the CLI draws a line on a terminal). */
   onProgress?: (p: RunProgress) => void;
@@ -79,42 +86,41 @@ export async function runExperiment(exp: Experiment, objectives: ResolvedObjecti
   }
 
   const configPath = join(expDir, 'experiment.json');
-  if (opts.fresh) {
-    if (opts.only) rmSync(join(expDir, opts.only), { recursive: true, force: true });
-    else if (existsSync(expDir)) {
-      // Every run folder goes, including those of objectives or seeds the config no longer has.
-      for (const r of listRuns(expDir)) rmSync(join(expDir, r), { recursive: true, force: true });
-      for (const f of ['summary.csv', 'curves.csv', 'experiment.json']) rmSync(join(expDir, f), { force: true });
+  await withExperimentLock(expDir, () => {
+    if (opts.fresh) {
+      if (opts.only) rmSync(join(expDir, opts.only), { recursive: true, force: true });
+      else if (existsSync(expDir)) {
+        // Every run folder goes, including those of objectives or seeds the config no longer has.
+        for (const r of listRuns(expDir)) rmSync(join(expDir, r), { recursive: true, force: true });
+        for (const f of ['summary.csv', 'curves.csv', 'experiment.json']) rmSync(join(expDir, f), { force: true });
+      }
+    } else if (existsSync(configPath)) {
+      // Resuming under a different config would mix results: refuse, naming the first difference.
+      const old = JSON.parse(readFileSync(configPath, 'utf8')) as Record<string, unknown>;
+      const diff = firstDifference(old, exp as unknown as Record<string, unknown>);
+      if (diff !== null) {
+        throw new UsageError(`${where}: ${configPath} was written by a different configuration (${diff}); run with --fresh to start over, or change "name"`);
+      }
     }
-  } else if (existsSync(configPath)) {
-    // Resuming under a different config would mix results: refuse, naming the first difference.
-    const old = JSON.parse(readFileSync(configPath, 'utf8')) as Record<string, unknown>;
-    const diff = firstDifference(old, exp as unknown as Record<string, unknown>);
-    if (diff !== null) {
-      throw new UsageError(`${where}: ${configPath} was written by a different configuration (${diff}); run with --fresh to start over, or change "name"`);
-    }
-  }
-  mkdirSync(expDir, { recursive: true });
-  writeJsonAtomic(configPath, exp);
+    mkdirSync(expDir, { recursive: true });
+    writeJsonAtomic(configPath, exp);
+  }, log);
 
   const env = environment();
-  const policy = await createPolicyEngine(policyConfig, { provider: exp.execution.provider, threads: exp.execution.threads || undefined });
+  const threads = effectiveThreads(exp.execution.threads);
+  const policy = await createPolicyEngine(policyConfig, { provider: exp.execution.provider, threads });
   try {
     const rollout = new RolloutEngine(policy, { eos: tok.eos, pad: tok.pad, detokenize: (ids) => tok.decode(ids), batchSize: exp.eval.batchSize });
 
-    const sft = await ensureSft(
-      policy,
-      { policyConfig, initSeed: exp.policy.initSeed, settings: exp.sft, pool, dataKey: exp.tasks, version: RLBENCH_VERSION },
-      tok,
-      join(root, '.cache'),
-      log,
-    );
+    const sftJob = { policyConfig, initSeed: exp.policy.initSeed, settings: exp.sft, pool, dataKey: exp.tasks, version: RLBENCH_VERSION };
+    const cacheRoot = join(root, '.cache');
+    const sft = await withSftLock(cacheRoot, sftHash(sftJob, tok), () => ensureSft(policy, sftJob, tok, cacheRoot, log), log);
     const baseJson = {
       experiment: exp.name,
       versions: env.versions,
       gitCommit: env.gitCommit,
       provider: exp.execution.provider,
-      threads: exp.execution.threads,
+      threads: threads ?? exp.execution.threads,
       cpu: env.cpu,
       sft: { hash: sft.info.hash, dir: sft.dir },
     };
@@ -124,33 +130,39 @@ export async function runExperiment(exp: Experiment, objectives: ResolvedObjecti
     // Evaluation draws do not depend on the seed, so one evaluation serves every row.
     const initialEval = new Map<number, EvalRow[]>();
     let sftRows: EvalRow[] | null = null;
-    for (const seed of exp.seeds) {
-      const dir = join(expDir, `sft-s${seed}`);
-      const rj = readJson<RunJson>(join(dir, 'run.json'));
-      let rows = readJsonl<EvalRow>(join(dir, 'eval.jsonl'));
-      if (rj?.status !== 'finished' || rows.length !== benches.length) {
-        const started = new Date().toISOString();
-        rows = sftRows ??= await evaluate(rollout, sft.params, benches, plan, exp.eval.seed, { step: 0, rollouts: 0, tokens: 0, wallTime: 0 });
-        writeJsonl(join(dir, 'eval.jsonl'), rows);
-        const sftJson: RunJson = {
-          ...baseJson,
-          run: `sft-s${seed}`,
-          objective: { id: 'sft', title: 'SFT initialisation', reference: 'supervised warm start on the curriculum worked solutions', config: exp.sft },
-          seed,
-          status: 'finished',
-          step: 0,
-          totalSteps: 0,
-          rollouts: 0,
-          tokens: 0,
-          wallTime: sft.info.wallTime,
-          startedAt: started,
-          updatedAt: new Date().toISOString(),
-          finishedAt: new Date().toISOString(),
-        };
-        writeJsonAtomic(join(dir, 'run.json'), sftJson);
-        log(`sft-s${seed}: ${rows.map((r) => `${r.benchmark} avg@${r.k} ${r.avgAtK.toFixed(3)} greedy ${r.greedy?.toFixed(3) ?? '-'}`).join(', ')}`);
+    await withExperimentLock(expDir, async () => {
+      for (const seed of exp.seeds) {
+        const dir = join(expDir, `sft-s${seed}`);
+        const rj = readJson<RunJson>(join(dir, 'run.json'));
+        let rows = readJsonl<EvalRow>(join(dir, 'eval.jsonl'));
+        if (rj?.status !== 'finished' || rows.length !== benches.length) {
+          const started = new Date().toISOString();
+          rows = sftRows ??= await evaluate(rollout, sft.params, benches, plan, exp.eval.seed, { step: 0, rollouts: 0, tokens: 0, wallTime: 0 });
+          writeJsonl(join(dir, 'eval.jsonl'), rows);
+          const sftJson: RunJson = {
+            ...baseJson,
+            run: `sft-s${seed}`,
+            objective: { id: 'sft', title: 'SFT initialisation', reference: 'supervised warm start on the curriculum worked solutions', config: exp.sft },
+            seed,
+            status: 'finished',
+            step: 0,
+            totalSteps: 0,
+            rollouts: 0,
+            tokens: 0,
+            wallTime: sft.info.wallTime,
+            startedAt: started,
+            updatedAt: new Date().toISOString(),
+            finishedAt: new Date().toISOString(),
+          };
+          writeJsonAtomic(join(dir, 'run.json'), sftJson);
+          log(`sft-s${seed}: ${rows.map((r) => `${r.benchmark} avg@${r.k} ${r.avgAtK.toFixed(3)} greedy ${r.greedy?.toFixed(3) ?? '-'}`).join(', ')}`);
+        }
+        initialEval.set(seed, rows);
       }
-      initialEval.set(seed, rows);
+    }, log);
+    if (opts.sftOnly) {
+      const { rows } = await withExperimentLock(expDir, () => writeSummaries(expDir), log);
+      return { dir: expDir, experiment: exp, objectives: objectives.map((o) => o.name), runs: [], summary: rows, sftDir: sft.dir, wallTime: (performance.now() - t0) / 1000 };
     }
 
     const stream = new Map<number, PromptStream>();
@@ -158,46 +170,58 @@ export async function runExperiment(exp: Experiment, objectives: ResolvedObjecti
     for (const { o, seed, run } of runs) {
       if (opts.only !== undefined && run !== opts.only) continue;
       const dir = join(expDir, run);
-      const rj = readJson<RunJson>(join(dir, 'run.json'));
-      if (rj?.status === 'finished' || rj?.status === 'failed') {
-        log(`${run}: already ${rj.status}${rj.status === 'failed' ? ` (${rj.failure?.message ?? ''}); --fresh retries it` : ''}, skipping`);
+      // Another process may be training this run (a sweep sharing the folder): with --only it is
+      // an error after a grace period for a stale lock, otherwise the run is left to it.
+      const claim = await claimRun(expDir, run, { wait: opts.only !== undefined, log });
+      if (!('release' in claim)) {
+        log(`${run}: being trained by ${claim.holder.host} PID ${claim.holder.pid}, skipping`);
         results.push({ run, status: 'skipped' });
         continue;
       }
-      if (!stream.has(seed)) stream.set(seed, new PromptStream(pool, seed));
-      const entry = exp.objectives[objectives.indexOf(o)]!;
       try {
-        const status = await trainRun({
-          experiment: exp,
-          dir,
-          run,
-          objective: o.objective,
-          objectiveConfig: o.config,
-          objectiveInfo: { id: o.objective.id, title: o.objective.title, reference: o.objective.reference, config: o.config, name: o.name, ...(entry.module ? { module: entry.module } : {}) },
-          seed,
-          policy,
-          rollout,
-          tokenizer: tok,
-          stream: stream.get(seed)!,
-          trainGrader: mathGrader,
-          sftParams: sft.params,
-          benches,
-          initialEval: initialEval.get(seed)!,
-          runJsonBase: baseJson,
-          checkpointEvery: exp.checkpointEvery,
-          onProgress: opts.onProgress,
-          onLog: log,
-          afterStep: opts.afterStep ? (step) => opts.afterStep!(run, step) : undefined,
-        });
-        results.push({ run, status });
-      } catch (e) {
-        if (!(e instanceof RunFailure)) throw e;
-        recordFailure(dir, e, readJson<RunJson>(join(dir, 'run.json')));
-        log(`${run}: FAILED: ${e.message} (last good checkpoint kept in ${join(dir, 'checkpoint')})`);
-        results.push({ run, status: 'failed', failure: e.message });
+        const rj = readJson<RunJson>(join(dir, 'run.json'));
+        if (rj?.status === 'finished' || rj?.status === 'failed') {
+          log(`${run}: already ${rj.status}${rj.status === 'failed' ? ` (${rj.failure?.message ?? ''}); --fresh retries it` : ''}, skipping`);
+          results.push({ run, status: 'skipped' });
+          continue;
+        }
+        if (!stream.has(seed)) stream.set(seed, new PromptStream(pool, seed));
+        const entry = exp.objectives[objectives.indexOf(o)]!;
+        try {
+          const status = await trainRun({
+            experiment: exp,
+            dir,
+            run,
+            objective: o.objective,
+            objectiveConfig: o.config,
+            objectiveInfo: { id: o.objective.id, title: o.objective.title, reference: o.objective.reference, config: o.config, name: o.name, ...(entry.module ? { module: entry.module } : {}) },
+            seed,
+            policy,
+            rollout,
+            tokenizer: tok,
+            stream: stream.get(seed)!,
+            trainGrader: mathGrader,
+            sftParams: sft.params,
+            benches,
+            initialEval: initialEval.get(seed)!,
+            runJsonBase: baseJson,
+            checkpointEvery: exp.checkpointEvery,
+            onProgress: opts.onProgress,
+            onLog: log,
+            afterStep: opts.afterStep ? (step) => opts.afterStep!(run, step) : undefined,
+          });
+          results.push({ run, status });
+        } catch (e) {
+          if (!(e instanceof RunFailure)) throw e;
+          recordFailure(dir, e, readJson<RunJson>(join(dir, 'run.json')));
+          log(`${run}: FAILED: ${e.message} (last good checkpoint kept in ${join(dir, 'checkpoint')})`);
+          results.push({ run, status: 'failed', failure: e.message });
+        }
+      } finally {
+        claim.release();
       }
     }
-    const { rows } = writeSummaries(expDir);
+    const { rows } = await withExperimentLock(expDir, () => writeSummaries(expDir), log);
     return { dir: expDir, experiment: exp, objectives: objectives.map((o) => o.name), runs: results, summary: rows, sftDir: sft.dir, wallTime: (performance.now() - t0) / 1000 };
   } finally {
     await policy.release();
