@@ -206,7 +206,12 @@ export function withExperimentLock<T>(expDir: string, fn: () => T | Promise<T>, 
   return withLock(experimentLockPath(expDir), 'experiment files', fn, (h) => log?.(`waiting for the experiment lock held by ${describeHolder(h)}`));
 }
 
-/** Runs `fn` (which trains or loads the SFT cache entry `hash`) holding that entry's lock. */
-export function withSftLock<T>(cacheRoot: string, hash: string, fn: () => T | Promise<T>, log?: (m: string) => void): Promise<T> {
+/**
+ * Runs `fn` (which trains or loads the SFT cache entry `hash`) holding that entry's lock. A
+ * finished entry appears whole, by rename, so once it exists it is loaded without the lock: a
+ * hundred array tasks starting together do not queue to read it.
+ */
+export async function withSftLock<T>(cacheRoot: string, hash: string, fn: () => T | Promise<T>, log?: (m: string) => void): Promise<T> {
+  if (existsSync(join(cacheRoot, `sft-${hash}`, 'sft.json'))) return fn();
   return withLock(sftLockPath(cacheRoot, hash), 'SFT warm start', fn, (h) => log?.(`sft: waiting: the warm start is being trained by ${describeHolder(h)}`));
 }

@@ -1,11 +1,14 @@
 // The sweep commands end to end, as a user or a scheduler calls them: `run --list`, a bad
-// --index, the array index taken from Slurm's environment, `status`, `slurm` and `k8s` errors.
+// --index, the array index taken from Slurm's environment, a run killed with -9 and resubmitted
+// by index (it resumes to the numbers of an uninterrupted run), `status`, `slurm` and `k8s` errors.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { runExperimentFile } from '../../harness/runs/runner.ts';
+import { readJsonl } from '../../harness/runs/results.ts';
 
 const root = mkdtempSync(join(tmpdir(), 'rlbench-sweep-cli-'));
 const plain = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('SLURM_') && k !== 'JOB_COMPLETION_INDEX'));
@@ -24,8 +27,9 @@ writeFileSync(
     seeds: [1, 2],
     sft: { steps: 2, batchSize: 4, warmupSteps: 1 },
     rl: { promptsPerStep: 2, rolloutsPerPrompt: 3, maxTokens: 12, epochs: 1, minibatches: 1, lr: 0.01 },
-    budget: { steps: 2 },
+    budget: { steps: 4 },
     eval: { every: 2, k: 2 },
+    checkpointEvery: 1,
     execution: { threads: 1 },
   }),
 );
@@ -41,17 +45,43 @@ test('run --list prints the sweep order; a bad --index is refused with the run c
   assert.match(bad.stderr, /rlbench: error: --index 4: exp\.json has 4 runs \(indexes 0-3/);
 });
 
-test('inside a Slurm array task, run trains the task\'s run only; status shows it finished and the others pending', () => {
+test('inside a Slurm array task, run trains that run only; a run killed with -9 shows as interrupted and resumes when resubmitted by index', async () => {
   const r = cli(['run', 'exp.json'], { SLURM_ARRAY_JOB_ID: '42', SLURM_ARRAY_TASK_ID: '3' });
   assert.equal(r.status, 0, r.stderr);
   assert.match(r.stderr, /run 3 of 4 \(push-s2\), from SLURM_ARRAY_TASK_ID=3; --all trains every run instead/);
   assert.ok(existsSync(join(root, 'results', 'cli-sweep', 'push-s2', 'run.json')));
   assert.ok(!existsSync(join(root, 'results', 'cli-sweep', 'grpo-s1')));
+
+  // Run 1 is killed (as a node failure or an OOM kill would) once it has completed step 2.
+  const victim = spawn(process.execPath, [join(process.cwd(), 'bin/rlbench.js'), 'run', 'exp.json', '--index', '1'], { cwd: root, env: plain, stdio: ['ignore', 'ignore', 'pipe'] });
+  await new Promise<void>((res, rej) => {
+    let err = '';
+    victim.stderr!.on('data', (d) => {
+      err += String(d);
+      if (/push-s1\s+step 2\/4/.test(err)) {
+        victim.kill('SIGKILL');
+        res();
+      }
+    });
+    victim.on('exit', () => rej(new Error(`exited before step 2: ${err}`)));
+  });
+  await new Promise((res) => victim.once('exit', res));
   const st = cli(['status', 'results/cli-sweep']);
   assert.equal(st.status, 0, st.stderr);
-  assert.match(st.stdout, /cli-sweep: 4 runs: 1 finished, 0 running, 0 interrupted, 0 failed, 3 pending/);
+  assert.match(st.stdout, /cli-sweep: 4 runs: 1 finished, 0 running, 1 interrupted, 0 failed, 2 pending/);
   assert.match(st.stdout, /SFT warm start: ready/);
-  assert.match(st.stdout, /^\s+3\s+push-s2\s+finished\s+2\/2\s+-/m);
+  assert.match(st.stdout, /^\s+3\s+push-s2\s+finished\s+4\/4\s+-/m);
+  assert.match(st.stdout, new RegExp(`^\\s+1\\s+push-s1\\s+interrupted\\s+[234]/4\\s+-\\s+resumes from step [234]; its process is gone: \\S+ PID ${victim.pid}`, 'm'));
+  assert.match(st.stdout, /Interrupted runs resume from their checkpoints: run `rlbench run <experiment.json> --index I` for I in 1/);
+
+  const again = cli(['run', 'exp.json', '--index', '1']);
+  assert.equal(again.status, 0, again.stderr);
+  assert.match(again.stderr, /push-s1: resuming from step [234]/);
+  // The resumed run has the numbers of one trained without interruption.
+  const ref = join(root, 'reference');
+  await runExperimentFile(join(root, 'exp.json'), { outputRoot: ref, only: 'push-s1', log: () => {} });
+  const strip = (p: string) => readJsonl<Record<string, unknown>>(p).map((x) => Object.fromEntries(Object.entries(x).filter(([k]) => k !== 'wallTime' && k !== 'evalTime' && !k.startsWith('time/'))));
+  for (const f of ['metrics.jsonl', 'eval.jsonl']) assert.deepEqual(strip(join(root, 'results', 'cli-sweep', 'push-s1', f)), strip(join(ref, 'cli-sweep', 'push-s1', f)), f);
 });
 
 test('k8s needs an image and a claim; slurm refuses a bad time limit', () => {

@@ -23,10 +23,10 @@ export function slurmUnavailable(): string | null {
   const missing = () => BINARIES.filter((b) => !which(b));
   if (missing().length && isRoot && which('apt-get')) {
     const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
-    let r = spawnSync('apt-get', ['install', '-y', 'slurm-wlm', 'munge'], { env, encoding: 'utf8' });
+    let r = spawnSync('apt-get', ['install', '-y', '--no-install-recommends', 'slurm-wlm', 'munge'], { env, encoding: 'utf8' });
     if (r.status !== 0) {
       spawnSync('apt-get', ['update'], { env, stdio: 'ignore' });
-      r = spawnSync('apt-get', ['install', '-y', 'slurm-wlm', 'munge'], { env, encoding: 'utf8' });
+      r = spawnSync('apt-get', ['install', '-y', '--no-install-recommends', 'slurm-wlm', 'munge'], { env, encoding: 'utf8' });
     }
   }
   const still = missing();
