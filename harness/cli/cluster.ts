@@ -102,7 +102,7 @@ export function registerClusterCommands(program: Command): void {
       const st = sweepStatus(results);
       const slurm = slurmAdvice(st.dir, st.runs);
       if (o.json) {
-        const advice = slurm ? { jobs: slurm.jobs, logs: Object.fromEntries(slurm.logs), resubmit: slurm.resubmit, restart: slurm.restart } : null;
+        const advice = slurm ? { jobs: slurm.jobs, queued: slurm.queued, logs: Object.fromEntries(slurm.logs), resubmit: slurm.resubmit, restart: slurm.restart } : null;
         process.stdout.write(JSON.stringify({ ...st, slurm: advice }, null, 2) + '\n');
         return;
       }
@@ -115,13 +115,14 @@ export function registerClusterCommands(program: Command): void {
       for (const r of st.runs) {
         const step = r.state === 'pending' ? '-' : `${r.step}${r.totalSteps !== null ? `/${r.totalSteps}` : ` (${(100 * r.fraction).toFixed(0)}%)`}`;
         const log = slurm?.logs.get(r.index);
-        const info = [where(r), log ? `log ${log}` : ''].filter(Boolean).join('; ');
+        const queued = (r.state === 'interrupted' || r.state === 'pending') && slurm?.queued?.includes(r.index);
+        const info = [queued ? 'queued in Slurm' : '', where(r), log ? `log ${log}` : ''].filter(Boolean).join('; ');
         process.stdout.write(`${String(r.index).padStart(5)}  ${r.run.padEnd(w)}  ${r.state.padEnd(11)}  ${step.padEnd(11)}  ${(r.state === 'running' ? fmtDuration(r.eta) : '-').padStart(8)}  ${info}\n`);
       }
       const again = st.runs.filter((r) => r.state === 'interrupted');
       if (slurm?.resubmit) {
         process.stdout.write(`\nResubmit the runs that stopped or never started (indexes ${slurm.resubmit.indexes.join(',')}); they resume from their checkpoints:\n  ${slurm.resubmit.command}\n`);
-      } else if (again.length) {
+      } else if (!slurm && again.length) {
         process.stdout.write(`\nInterrupted runs resume from their checkpoints: run \`rlbench run <experiment.json> --index I\` for I in ${again.map((r) => r.index).join(',')} (or the whole experiment again)\n`);
       }
       if (slurm?.restart) process.stdout.write(`\nFailed runs are skipped by a resubmission; to start them over (indexes ${slurm.restart.indexes.join(',')}):\n  ${slurm.restart.command}\n`);

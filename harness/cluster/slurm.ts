@@ -46,6 +46,8 @@ export interface SlurmPlan {
 export interface SlurmRecord {
   scripts: SlurmPlan['scripts'];
   runs: number;
+  /** The run array's job name: squeue finds its tasks by it, resubmissions included. */
+  arrayName: string;
   jobs?: { sft: string; runs: string; report: string; submittedAt: string };
 }
 
@@ -154,7 +156,7 @@ export function writeSlurmScripts(expPath: string, exp: Experiment, runs: readon
     ].join('\n'),
   );
   chmodSync(scripts.submit, 0o755);
-  const record: SlurmRecord = { scripts, runs: n };
+  const record: SlurmRecord = { scripts, runs: n, arrayName: tag };
   writeJsonAtomic(join(logDir, 'slurm.json'), { ...readRecord(logDir), ...record });
   return { experiment: exp.name, logDir, scripts, runs: n, array, cpusPerTask: cpus, notes };
 }
@@ -188,7 +190,7 @@ export function submitSlurm(plan: SlurmPlan, sbatchBin = 'sbatch'): { sft: strin
   const runs = sbatch([`--dependency=afterok:${sft}`, plan.scripts.runs], sbatchBin);
   const report = sbatch([`--dependency=afterany:${runs}`, plan.scripts.report], sbatchBin);
   const jobs = { sft, runs, report, submittedAt: new Date().toISOString() };
-  writeJsonAtomic(join(plan.logDir, 'slurm.json'), { ...readRecord(plan.logDir), scripts: plan.scripts, runs: plan.runs, jobs });
+  writeJsonAtomic(join(plan.logDir, 'slurm.json'), { ...readRecord(plan.logDir), jobs });
   return jobs;
 }
 
@@ -205,10 +207,13 @@ function lastLogLine(logDir: string, index: number): string | null {
   return last ? `${logs[0]!.f}: ${last.length > 200 ? last.slice(0, 200) + '…' : last}` : null;
 }
 
-/** Array indexes of `arrayJob` still queued or running, or null when squeue cannot tell. */
-function queuedIndexes(arrayJob: string): Set<number> | null {
+/**
+ * Array indexes of the sweep's run arrays still pending or running, found by job name so that
+ * resubmissions count too; null when squeue cannot tell (not a Slurm machine, controller down).
+ */
+function queuedIndexes(arrayName: string): Set<number> | null {
   try {
-    const out = execFileSync('squeue', ['-h', '-r', '-j', arrayJob, '-o', '%K'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'], timeout: 10_000 });
+    const out = execFileSync('squeue', ['-h', '-r', '-n', arrayName, '-t', 'PENDING,RUNNING,CONFIGURING,COMPLETING,SUSPENDED,REQUEUED', '-o', '%K'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'], timeout: 10_000 });
     return new Set(out.split('\n').map((l) => l.trim()).filter((l) => /^\d+$/.test(l)).map(Number));
   } catch {
     return null;
@@ -216,6 +221,8 @@ function queuedIndexes(arrayJob: string): Set<number> | null {
 }
 
 export interface SlurmAdvice {
+  /** Run indexes with a task pending or running in Slurm (null: squeue could not tell). */
+  queued: number[] | null;
   /** Per run index: the tail of its Slurm log (why an interrupted run stopped). */
   logs: Map<number, string>;
   /** Runs to resubmit (interrupted, or pending with no queued task), and the command. */
@@ -236,13 +243,16 @@ export function slurmAdvice(expDir: string, runs: readonly RunStatus[]): SlurmAd
     const l = lastLogLine(logDir, r.index);
     if (l) logs.set(r.index, l);
   }
-  const queued = rec.jobs ? queuedIndexes(rec.jobs.runs) : null;
-  const again = runs.filter((r) => r.state === 'interrupted' || (r.state === 'pending' && queued !== null && !queued.has(r.index))).map((r) => r.index);
+  // Interrupted runs are resubmitted unless queued again; pending ones only when squeue shows
+  // that no task of the sweep will start them.
+  const queued = rec.jobs ? queuedIndexes(rec.arrayName) : null;
+  const again = runs.filter((r) => (r.state === 'interrupted' && !queued?.has(r.index)) || (r.state === 'pending' && queued !== null && !queued.has(r.index))).map((r) => r.index);
   const failed = runs.filter((r) => r.state === 'failed').map((r) => r.index);
   const runsScript = shq(rec.scripts.runs);
   const reportScript = shq(rec.scripts.report);
   const chain = (arrayArgs: string) => `jid=$(sbatch --parsable ${arrayArgs} ${runsScript}) && sbatch --dependency=afterany:\${jid%%;*} ${reportScript}`;
   return {
+    queued: queued ? [...queued].sort((a, b) => a - b) : null,
     logs,
     resubmit: again.length ? { indexes: again, command: chain(`--array=${again.join(',')}`) } : null,
     restart: failed.length ? { indexes: failed, command: chain(`--array=${failed.join(',')} --export=ALL,RLBENCH_FRESH=1`) } : null,

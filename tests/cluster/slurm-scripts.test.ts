@@ -58,7 +58,8 @@ test('--submit chains the jobs: the array afterok on the SFT job, the report aft
 test('status advice: interrupted runs are resubmitted by index with their log tail; failed ones are started over', () => {
   writeSlurmScripts(join(root, 'exp.json'), exp, runs, {});
   const expDir = join(root, 'results', 'sweep');
-  mkdirSync(join(expDir, 'slurm'), { recursive: true });
+  const record = join(expDir, 'slurm', 'slurm.json');
+  writeFileSync(record, JSON.stringify({ ...JSON.parse(readFileSync(record, 'utf8')), jobs: { sft: '76', runs: '77', report: '78', submittedAt: '2026-11-27T10:00:00Z' } }));
   writeFileSync(join(expDir, 'slurm', 'run-77_3.out'), 'grpo-s2        step 40/100\nslurmstepd: error: *** JOB 80 ON node1 CANCELLED AT 2026-11-27T10:00:00 DUE TO TIME LIMIT ***\n\n');
   const state = (index: number, s: RunStatus['state']): RunStatus => ({ ...runs[index]!, state: s, step: 0, totalSteps: 100, fraction: 0, eta: null, secondsPerStep: null, holder: null, why: null, checkpointStep: null });
   const st = [state(0, 'finished'), state(1, 'running'), state(2, 'failed'), state(3, 'interrupted'), state(4, 'interrupted'), state(5, 'finished')];
@@ -70,4 +71,21 @@ test('status advice: interrupted runs are resubmitted by index with their log ta
   assert.equal(a.logs.get(3), 'run-77_3.out: slurmstepd: error: *** JOB 80 ON node1 CANCELLED AT 2026-11-27T10:00:00 DUE TO TIME LIMIT ***');
   assert.equal(a.logs.has(4), false);
   assert.equal(slurmAdvice(join(root, 'nowhere'), st), null, 'no advice without slurm scripts');
+
+  // With squeue answering (a stand-in here): a run whose task is queued again is not resubmitted,
+  // and a pending run is resubmitted only when no task of the sweep's array will start it.
+  const bin = join(root, 'bin');
+  mkdirSync(bin, { recursive: true });
+  writeFileSync(join(bin, 'squeue'), `#!/bin/bash\necho "$*" > ${join(root, 'squeue-args.txt')}\nprintf '3\\nN/A\\n'\n`);
+  chmodSync(join(bin, 'squeue'), 0o755);
+  const path = process.env.PATH;
+  process.env.PATH = `${bin}:${path}`;
+  try {
+    const q = slurmAdvice(expDir, [...st.slice(0, 5), state(5, 'pending')])!;
+    assert.deepEqual(q.queued, [3]);
+    assert.deepEqual(q.resubmit!.indexes, [4, 5]);
+    assert.match(readFileSync(join(root, 'squeue-args.txt'), 'utf8'), /-r -n rlbench-sweep /);
+  } finally {
+    process.env.PATH = path;
+  }
 });
