@@ -5,7 +5,7 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { cpus, hostname } from 'node:os';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 
 const BINARIES = ['munged', 'mungekey', 'slurmctld', 'slurmd', 'sbatch', 'squeue', 'sinfo', 'scancel'];
@@ -58,7 +58,8 @@ export interface SlurmCluster {
 
 const sbin = (b: string) => (which(b) ? b : `/usr/sbin/${b}`);
 
-export async function startSlurm(dir: string): Promise<SlurmCluster> {
+/** `cpus`: what the node offers Slurm (jobs beyond it wait), not what the machine has. */
+export async function startSlurm(dir: string, cpus = 1): Promise<SlurmCluster> {
   mkdirSync(join(dir, 'state'), { recursive: true });
   mkdirSync(join(dir, 'spool'), { recursive: true });
   const [ctldPort, dPort] = [await freePort(), await freePort()];
@@ -93,7 +94,7 @@ export async function startSlurm(dir: string): Promise<SlurmCluster> {
       'AccountingStorageType=accounting_storage/none',
       `SlurmctldLogFile=${join(dir, 'slurmctld.log')}`,
       `SlurmdLogFile=${join(dir, 'slurmd.log')}`,
-      `NodeName=${node} NodeHostname=${hostname()} NodeAddr=127.0.0.1 CPUs=${cpus().length} RealMemory=1000 State=UNKNOWN`,
+      `NodeName=${node} NodeHostname=${hostname()} NodeAddr=127.0.0.1 CPUs=${cpus} RealMemory=1000 State=UNKNOWN`,
       'PartitionName=test Nodes=ALL Default=YES MaxTime=INFINITE State=UP',
       '',
     ].join('\n'),

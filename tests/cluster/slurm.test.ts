@@ -1,7 +1,9 @@
 // Slurm for real: a single-node Slurm on this machine (tests/cluster/slurm-cluster.ts) runs a tiny
 // sweep (2 objectives × 2 seeds, 3 steps each) submitted with `rlbench slurm --submit`: the SFT
 // job, the run array after it, the report job after the array. Every run must finish, the report
-// must exist, and every number must equal the same sweep run in one process. The daemons are
+// must exist, and every number must equal the same sweep run in one process. The node has one
+// CPU, so jobs run one at a time and the test loads the machine no more than any other test
+// file (timing-sensitive tests run beside it). The daemons are
 // stopped by PID whatever happens; the test is skipped, with the reason, only where Slurm cannot
 // be installed or started as root.
 import { test } from 'node:test';
