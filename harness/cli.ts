@@ -18,6 +18,7 @@ const GROUPS: { commands: string[]; load: () => Promise<Register> }[] = [
   { commands: ['grade', 'data'], load: async () => (await import('./cli/tasks.ts')).registerTaskCommands },
   { commands: ['run', 'bench'], load: async () => (await import('./cli/run.ts')).registerRunCommands },
   { commands: ['report'], load: async () => (await import('./cli/report.ts')).registerReportCommands },
+  { commands: ['slurm', 'k8s', 'status'], load: async () => (await import('./cli/cluster.ts')).registerClusterCommands },
 ];
 
 /** The program with the groups that `argv` needs (all of them for help or an unknown command). */
