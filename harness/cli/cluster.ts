@@ -8,7 +8,6 @@ import { loadExperiment } from '../runs/experiment.ts';
 import { runList, writeSweepFile } from '../runs/sweep.ts';
 import { describeHolderInfo, fmtDuration, sweepStatus, type RunStatus } from '../runs/sweep-status.ts';
 import { slurmAdvice, submitSlurm, writeSlurmScripts } from '../cluster/slurm.ts';
-import { writeK8sManifests } from '../cluster/k8s.ts';
 
 function int(flag: string) {
   return (v: string): number => {
@@ -86,6 +85,7 @@ export function registerClusterCommands(program: Command): void {
     .option('--out <dir>', 'where the manifests go (default: results/<experiment>/k8s/)')
     .action(async (path: string, o: { image: string; pvc: string; parallelism?: number; cpu?: string; memory?: string; gpus?: number; gpuResource: string; workdir: string; experimentPath?: string; namespace?: string; retries: number; out?: string }) => {
       const { experiment, runs } = await loadSweep(path);
+      const { writeK8sManifests } = await import('../cluster/k8s.ts'); // YAML and the Job schema: only here
       const plan = writeK8sManifests(path, experiment, runs, { ...o, outDir: o.out });
       process.stdout.write(`${experiment.name}: ${runs.length} runs, Indexed Job ${plan.names.runs} (parallelism ${plan.jobs.runs.spec!.parallelism})\n`);
       for (const [k, f] of Object.entries(plan.files)) process.stdout.write(`  ${k.padEnd(7)} ${shown(f)}\n`);

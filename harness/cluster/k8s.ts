@@ -21,7 +21,7 @@
 // (schema/job-batch-v1.json) before it is written.
 import { readFileSync, chmodSync } from 'node:fs';
 import { isAbsolute, join, posix, relative, resolve, sep } from 'node:path';
-import { Ajv } from 'ajv';
+import { Ajv, type ValidateFunction } from 'ajv';
 import { stringify } from 'yaml';
 import type { Job } from 'kubernetes-types/batch/v1.js';
 import type { Container, PodSpec } from 'kubernetes-types/core/v1.js';
@@ -62,12 +62,16 @@ export interface K8sPlan {
 // No anchors and aliases: the labels repeated in the pod template stay plain, as people write them.
 const YAML_OPTS = { aliasDuplicateObjects: false } as const;
 
-const schema = JSON.parse(readFileSync(new URL('./schema/job-batch-v1.json', import.meta.url), 'utf8')) as Record<string, unknown>;
-// Formats (int32, date-time, …) are annotations here: the schema's types and fields are what we check.
-const validateJob = new Ajv({ allErrors: true, strict: false, validateFormats: false }).compile(schema);
+// Compiled on first use: `rlbench status` and `slurm` load this module's command group too.
+let validateJob: ValidateFunction | null = null;
 
 /** ajv's errors for a Job against the batch/v1 schema, as "path: message" lines (empty when valid). */
 export function jobSchemaErrors(job: unknown): string[] {
+  if (!validateJob) {
+    const schema = JSON.parse(readFileSync(new URL('./schema/job-batch-v1.json', import.meta.url), 'utf8')) as Record<string, unknown>;
+    // Formats (int32, date-time, …) are annotations here: the schema's types and fields are what we check.
+    validateJob = new Ajv({ allErrors: true, strict: false, validateFormats: false }).compile(schema);
+  }
   if (validateJob(job)) return [];
   return (validateJob.errors ?? []).map((e) => `${e.instancePath || '(root)'}: ${e.message}${e.params && 'additionalProperty' in e.params ? ` (${String(e.params.additionalProperty)})` : ''}`);
 }

@@ -6,8 +6,22 @@
 // syntax, parsed by mathjs, checked against a whitelist of node types and functions (nothing is
 // ever evaluated as code) and compared numerically at fixed points. Every comparison is bounded:
 // input length, expression size, number of points, and a wall-clock budget.
-import { parse, type MathNode } from 'mathjs';
+import { createRequire } from 'node:module';
+import type { MathNode } from 'mathjs';
 import { matchBraces } from './extract.ts';
+
+// mathjs costs about 3 s of CPU to load (it builds every function it has), more than anything
+// else a CLI process loads, and most comparisons (strings, plain numbers) never need it: it is
+// loaded by the first comparison that reaches the expression layer, before that comparison's
+// wall-clock budget starts (loadMathjs in answersEquivalent).
+let mathjsParse: ((src: string) => MathNode) | null = null;
+function loadMathjs(): void {
+  mathjsParse ??= (createRequire(import.meta.url)('mathjs') as typeof import('mathjs')).parse;
+}
+function parse(src: string): MathNode {
+  loadMathjs();
+  return mathjsParse!(src);
+}
 
 export interface EquivalenceOptions {
   /** Relative tolerance for numbers that are not both integers (default 1e-4). */
@@ -603,6 +617,7 @@ export function answersEquivalent(pred: string, gold: string, opts: EquivalenceO
     return percent && (closeTo(a.value, b.value / 100, relTol) || closeTo(a.value / 100, b.value, relTol));
   }
   if (np.s.length > MAX_ANSWER_CHARS || ng.s.length > MAX_ANSWER_CHARS) return false;
+  loadMathjs();
   const ctx: Ctx = { relTol, deadline: Date.now() + (opts.budgetMs ?? 50), percent };
   return formsEqual(np.s, ng.s, ctx, 0);
 }
