@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runExperimentFile } from '../../harness/runs/runner.ts';
 import { readJsonl } from '../../harness/runs/results.ts';
+import { runCommands, type CommandResult } from '../util/commands.ts';
 
 const root = mkdtempSync(join(tmpdir(), 'rlbench-sweep-cli-'));
 const plain = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('SLURM_') && k !== 'JOB_COMPLETION_INDEX'));
@@ -35,15 +36,27 @@ writeFileSync(
   }),
 );
 
-test('run --list prints the sweep order; a bad --index is refused with the run count', () => {
-  const list = cli(['run', 'exp.json', '--list']);
-  assert.equal(list.status, 0, list.stderr);
-  assert.match(list.stdout, /cli-sweep: 4 runs, in sweep order \(seeds-major/);
-  assert.match(list.stdout, /^\s+0\s+grpo-s1\s+pending$/m);
-  assert.match(list.stdout, /^\s+3\s+push-s2\s+pending$/m);
-  const bad = cli(['run', 'exp.json', '--index', '4']);
-  assert.equal(bad.status, 2);
-  assert.match(bad.stderr, /rlbench: error: --index 4: exp\.json has 4 runs \(indexes 0-3/);
+test('run --list prints the sweep order and writes nothing; a bad --index, or flags that do not go together, are refused', () => {
+  const [list, bad, mixed, sftIndex] = runCommands(
+    [
+      ['run', 'exp.json', '--list'],
+      ['run', 'exp.json', '--index', '4'],
+      ['run', 'exp.json', '--report-only', '--index', '1'],
+      ['run', 'exp.json', '--sft-only', '--index', '1'],
+    ],
+    { cwd: root, env: plain },
+  );
+  assert.equal(list!.status, 0, list!.stderr);
+  assert.match(list!.stdout, /cli-sweep: 4 runs, in sweep order \(seeds-major/);
+  assert.match(list!.stdout, /^\s+0\s+grpo-s1\s+pending$/m);
+  assert.match(list!.stdout, /^\s+3\s+push-s2\s+pending$/m);
+  assert.equal(bad!.status, 2);
+  assert.match(bad!.stderr, /rlbench: error: --index 4: exp\.json has 4 runs \(indexes 0-3/);
+  assert.equal(mixed!.status, 2);
+  assert.match(mixed!.stderr, /rlbench: error: --report-only cannot be combined with --index/);
+  assert.equal(sftIndex!.status, 2);
+  assert.match(sftIndex!.stderr, /rlbench: error: --sft-only cannot be combined with --index/);
+  assert.ok(!existsSync(join(root, 'results')), 'nothing written');
 });
 
 test('inside a Slurm array task, run trains that run only; a run stopped by SIGTERM releases its lock, shows as interrupted and resumes when resubmitted by index', async () => {
@@ -70,7 +83,8 @@ test('inside a Slurm array task, run trains that run only; a run stopped by SIGT
   assert.equal(await exited, 143, err);
   assert.match(err, /rlbench: interrupted by SIGTERM: push-s1 stopped after step [234]; it resumes from its checkpoint at step [1-4]; to resume, run: rlbench run exp\.json --index 1\n$/);
   assert.ok(!existsSync(join(root, 'results', 'cli-sweep', '.locks', 'push-s1.lock')), 'the run lock is released');
-  const st = cli(['status', 'results/cli-sweep']);
+  // status, then the resubmission by index, in one process.
+  const [st, again] = runCommands([['status', 'results/cli-sweep'], ['run', 'exp.json', '--index', '1']], { cwd: root, env: plain }) as [CommandResult, CommandResult];
   assert.equal(st.status, 0, st.stderr);
   assert.match(st.stdout, /cli-sweep: 4 runs: 1 finished, 0 running, 1 interrupted, 0 failed, 2 pending/);
   assert.match(st.stdout, /SFT warm start: ready/);
@@ -78,7 +92,6 @@ test('inside a Slurm array task, run trains that run only; a run stopped by SIGT
   assert.match(st.stdout, /^\s+1\s+push-s1\s+interrupted\s+[234]\/4\s+-\s+resumes from step [1-4]; no process holds it$/m);
   assert.match(st.stdout, /Interrupted runs resume from their checkpoints: run `rlbench run <experiment.json> --index I` for I in 1/);
 
-  const again = cli(['run', 'exp.json', '--index', '1']);
   assert.equal(again.status, 0, again.stderr);
   assert.match(again.stderr, /push-s1: resuming from step [1-4]/);
   // The resumed run has the numbers of one trained without interruption.
@@ -89,10 +102,9 @@ test('inside a Slurm array task, run trains that run only; a run stopped by SIGT
 });
 
 test('k8s needs an image and a claim; slurm refuses a bad time limit', () => {
-  const k = cli(['k8s', 'exp.json', '--pvc', 'results']);
-  assert.equal(k.status, 2);
-  assert.match(k.stderr, /required option '--image <image>' not specified/);
-  const s = cli(['slurm', 'exp.json', '--time', 'forever']);
-  assert.equal(s.status, 2);
-  assert.match(s.stderr, /--time "forever": not a Slurm time/);
+  const [k, s] = runCommands([['k8s', 'exp.json', '--pvc', 'results'], ['slurm', 'exp.json', '--time', 'forever']], { cwd: root, env: plain });
+  assert.equal(k!.status, 2);
+  assert.match(k!.stderr, /required option '--image <image>' not specified/);
+  assert.equal(s!.status, 2);
+  assert.match(s!.stderr, /--time "forever": not a Slurm time/);
 });

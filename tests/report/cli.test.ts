@@ -9,6 +9,7 @@ import { cpSync, existsSync, mkdirSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { isLock, tryLock } from '../../harness/util/lock.ts';
 import { experimentLockPath } from '../../harness/runs/results.ts';
+import { runCommands } from '../util/commands.ts';
 import { FIXTURE, REPO, scratch } from './helpers.ts';
 
 function rlbench(...args: string[]) {
@@ -51,15 +52,18 @@ test('on a results folder that runners use, the report waits for the experiment 
 test('bad input exits 2 with a clear message and writes nothing', () => {
   const parent = scratch('cli-bad');
   const out = join(parent, 'never');
-  let r = rlbench('report', join(parent, 'missing'), '--out', out);
-  assert.equal(r.code, 2);
-  assert.match(r.stderr, /^rlbench: error: results directory not found: .*missing\n$/);
-  r = rlbench('report', parent, '--out', out);
-  assert.equal(r.code, 2);
-  assert.match(r.stderr, /rlbench: error: no runs in .*expected <objective>-s<seed>\/ folders/);
-  r = rlbench('report', FIXTURE, '--out', out, '--resamples', 'many');
-  assert.equal(r.code, 2);
-  assert.match(r.stderr, /--resamples must be an integer >= 100, got "many"/);
+  // One process for the three (tests/util/commands.ts).
+  const [missing, empty, resamples] = runCommands([
+    ['report', join(parent, 'missing'), '--out', out],
+    ['report', parent, '--out', out],
+    ['report', FIXTURE, '--out', out, '--resamples', 'many'],
+  ]);
+  assert.equal(missing!.status, 2);
+  assert.match(missing!.stderr, /^rlbench: error: results directory not found: .*missing\n$/);
+  assert.equal(empty!.status, 2);
+  assert.match(empty!.stderr, /rlbench: error: no runs in .*expected <objective>-s<seed>\/ folders/);
+  assert.equal(resamples!.status, 2);
+  assert.match(resamples!.stderr, /--resamples must be an integer >= 100, got "many"/);
   assert.ok(!existsSync(out), 'nothing written');
   assert.deepEqual(readdirSync(parent), []);
 });
