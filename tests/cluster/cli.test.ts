@@ -5,7 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runExperimentFile } from '../../harness/runs/runner.ts';
@@ -83,8 +83,8 @@ test('inside a Slurm array task, run trains that run only; a run stopped by SIGT
   assert.equal(await exited, 143, err);
   assert.match(err, /rlbench: interrupted by SIGTERM: push-s1 stopped after step [234]; it resumes from its checkpoint at step [1-4]; to resume, run: rlbench run exp\.json --index 1\n$/);
   assert.ok(!existsSync(join(root, 'results', 'cli-sweep', '.locks', 'push-s1.lock')), 'the run lock is released');
-  // status, then the resubmission by index, in one process.
-  const [st, again] = runCommands([['status', 'results/cli-sweep'], ['run', 'exp.json', '--index', '1']], { cwd: root, env: plain }) as [CommandResult, CommandResult];
+  // status, the resubmission by index, then the report job, in one process.
+  const [st, again, report] = runCommands([['status', 'results/cli-sweep'], ['run', 'exp.json', '--index', '1'], ['run', 'exp.json', '--report-only']], { cwd: root, env: plain }) as [CommandResult, CommandResult, CommandResult];
   assert.equal(st.status, 0, st.stderr);
   assert.match(st.stdout, /cli-sweep: 4 runs: 1 finished, 0 running, 1 interrupted, 0 failed, 2 pending/);
   assert.match(st.stdout, /SFT warm start: ready/);
@@ -94,6 +94,13 @@ test('inside a Slurm array task, run trains that run only; a run stopped by SIGT
 
   assert.equal(again.status, 0, again.stderr);
   assert.match(again.stderr, /push-s1: resuming from step [1-4]/);
+  // --report-only: summary.csv from every run folder there is, and the report, under the
+  // experiment lock, released after.
+  assert.equal(report.status, 0, report.stderr);
+  const summary = readFileSync(join(root, 'results', 'cli-sweep', 'summary.csv'), 'utf8');
+  assert.deepEqual([...new Set(summary.trim().split('\n').slice(1).map((l) => l.split(',')[0]))], ['push-s1', 'push-s2', 'sft-s1', 'sft-s2']);
+  assert.ok(existsSync(join(root, 'reports', 'cli-sweep', 'index.html')), report.stdout);
+  assert.deepEqual(readdirSync(join(root, 'results', 'cli-sweep', '.locks')), []);
   // The resumed run has the numbers of one trained without interruption.
   const ref = join(root, 'reference');
   await runExperimentFile(join(root, 'exp.json'), { outputRoot: ref, only: 'push-s1', log: () => {} });
