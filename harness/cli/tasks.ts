@@ -5,7 +5,7 @@ import { readFileSync } from 'node:fs';
 import { UsageError } from '../util/errors.ts';
 import { writeFileAtomic } from '../util/fs.ts';
 import { getBenchmark, listBenchmarks, DEFAULT_DATA_DIR } from '../tasks/registry.ts';
-import { getGrader, listGraders, makeMathGrader } from '../tasks/grading/grader.ts';
+import { getGrader, listGraders } from '../tasks/grading/grader.ts';
 import { formatPrompt, formatTarget } from '../tasks/curriculum.ts';
 import type { Grader } from '../tasks/types.ts';
 
@@ -25,7 +25,7 @@ interface GradeOpts {
 
 function chooseGrader(opts: GradeOpts): Grader {
   if (opts.grader && opts.lastNumber) throw new UsageError('give either --grader or --last-number, not both');
-  if (opts.lastNumber) return makeMathGrader({ lastNumberFallback: true }, 'math-last-number');
+  if (opts.lastNumber) return getGrader('math-last-number');
   return getGrader(opts.grader ?? 'math');
 }
 
@@ -60,13 +60,13 @@ export function gradeJsonl(path: string, grader: Grader): string {
 
 export function registerTaskCommands(program: Command): void {
   program.command('grade')
-    .description('grade model responses against gold answers: prints {"correct": bool, "extracted": "..."}')
+    .description('grade model responses against gold answers: prints {"correct": bool, "extracted": "...", "stage": "boxed|final-answer|latex|number"}')
     .option('--pred <response>', 'one model response')
     .option('--gold <answer>', 'its gold answer')
     .option('-i, --input <file>', 'JSONL file of {"pred", "gold"} lines: one result line per input line')
     .option('-o, --output <file>', 'with --input: write the results here (atomically) instead of stdout')
-    .option('--grader <id>', `registered grader (${listGraders().join(', ')})`, undefined)
-    .option('--last-number', 'fall back to the last number when the response has no answer marker')
+    .option('--grader <id>', `registered grader (${listGraders().join(', ')}; default math: strict, math-verify: full extraction)`, undefined)
+    .option('--last-number', 'same as --grader math-last-number: fall back to the last number when the response has no answer marker')
     .action((opts: GradeOpts) => {
       const grader = chooseGrader(opts);
       if (opts.input !== undefined) {

@@ -8,7 +8,7 @@ import { Rng } from '../util/rng.ts';
 import type { Benchmark, Grader, Problem } from './types.ts';
 import { BUILTIN_BENCHMARKS, builtinBenchmark, builtinDescription } from './curriculum.ts';
 import { STANDARD_DATASETS, loadJsonlProblems, loadStandard, type JsonlLoaderSpec } from './datasets.ts';
-import { mathGrader } from './grading/grader.ts';
+import { mathVerifyGrader } from './grading/grader.ts';
 
 export const DEFAULT_DATA_DIR = '../shared/datasets';
 
@@ -64,7 +64,8 @@ export function getBenchmark(name: string, opts: BenchmarkOptions = {}): Benchma
   return {
     name,
     description: ds.description,
-    grader: mathGrader,
+    // Evaluation reads answers the way real checkpoints write them (harness/tasks/README.md).
+    grader: mathVerifyGrader,
     problems: () => (cache ??= limited(loadStandard(ds, path), opts.limit, opts.seed)),
   };
 }
@@ -77,7 +78,7 @@ export function loadJsonlBenchmark(spec: JsonlLoaderSpec & { description?: strin
   return {
     name: spec.name,
     description: spec.description ?? `JSONL problems from ${spec.path}`,
-    grader: spec.grader ?? mathGrader,
+    grader: spec.grader ?? mathVerifyGrader,
     problems: () => (cache ??= limited(loadJsonlProblems({ ...spec, path: resolve(spec.path) }), spec.limit, undefined)),
   };
 }

@@ -13,16 +13,24 @@ export interface Problem {
   meta?: Record<string, unknown>;
 }
 
+/** Which extraction stage found the answer: a \boxed{}, a final-answer phrase (`####`, "the
+ * final answer is"), the last LaTeX expression, or the last number. */
+export type ExtractionStage = 'boxed' | 'final-answer' | 'latex' | 'number';
+
 export interface GradeResult {
   correct: boolean;
   /** The final answer found in the response, or null when none was found. */
   extracted: string | null;
+  /** The stage that found `extracted` (null when nothing was found); plugin graders may omit it. */
+  stage?: ExtractionStage | null;
 }
 
 /** A grader is a plugin point: a task may bring its own. */
 export interface Grader {
   id: string;
   grade(response: string, gold: string): GradeResult;
+  /** Whether two extracted answers are the same answer (maj@k votes by this). */
+  equivalent?(a: string, b: string): boolean;
 }
 
 export interface Benchmark {

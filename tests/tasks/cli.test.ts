@@ -41,14 +41,16 @@ async function run(args: string[]): Promise<{ code: number; out: string; err: st
   }
 }
 
-test('grade --pred --gold prints {correct, extracted}', async () => {
+test('grade --pred --gold prints {correct, extracted, stage}', async () => {
   let r = await run(['grade', '--pred', 'so $\\boxed{\\dfrac{1}{2}}$', '--gold', '0.5']);
   assert.equal(r.code, 0);
-  assert.deepEqual(JSON.parse(r.out), { correct: true, extracted: '\\dfrac{1}{2}' });
+  assert.deepEqual(JSON.parse(r.out), { correct: true, extracted: '\\dfrac{1}{2}', stage: 'boxed' });
   r = await run(['grade', '--pred', 'it is 7', '--gold', '7']);
-  assert.deepEqual(JSON.parse(r.out), { correct: false, extracted: null });
+  assert.deepEqual(JSON.parse(r.out), { correct: false, extracted: null, stage: null });
   r = await run(['grade', '--pred', 'it is 7', '--gold', '7', '--last-number']);
-  assert.deepEqual(JSON.parse(r.out), { correct: true, extracted: '7' });
+  assert.deepEqual(JSON.parse(r.out), { correct: true, extracted: '7', stage: 'number' });
+  r = await run(['grade', '--pred', 'so it is $\\frac{7}{1}$', '--gold', '7', '--grader', 'math-verify']);
+  assert.deepEqual(JSON.parse(r.out), { correct: true, extracted: '\\frac{7}{1}', stage: 'latex' });
   r = await run(['grade', '--pred', 'x']);
   assert.equal(r.code, 2);
   assert.match(r.err, /rlbench: error: give --pred and --gold/);
@@ -65,9 +67,9 @@ test('grade --input: one result per line; a malformed line names file and line, 
     let r = await run(['grade', '--input', good]);
     assert.equal(r.code, 0);
     assert.deepEqual(r.out.trim().split('\n').map((l) => JSON.parse(l)), [
-      { correct: true, extracted: '1,000' },
-      { correct: false, extracted: '(1,2)' },
-      { correct: true, extracted: '27' },
+      { correct: true, extracted: '1,000', stage: 'final-answer' },
+      { correct: false, extracted: '(1,2)', stage: 'boxed' },
+      { correct: true, extracted: '27', stage: 'final-answer' },
     ]);
     const outFile = join(dir, 'out.jsonl');
     r = await run(['grade', '--input', good, '--output', outFile]);
