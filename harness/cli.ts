@@ -19,6 +19,7 @@ const GROUPS: { commands: string[]; load: () => Promise<Register> }[] = [
   { commands: ['run', 'bench'], load: async () => (await import('./cli/run.ts')).registerRunCommands },
   { commands: ['report'], load: async () => (await import('./cli/report.ts')).registerReportCommands },
   { commands: ['probe'], load: async () => (await import('./cli/probe.ts')).registerProbeCommands },
+  { commands: ['slurm', 'k8s', 'status'], load: async () => (await import('./cli/cluster.ts')).registerClusterCommands },
 ];
 
 /** The program with the groups that `argv` needs (all of them for help or an unknown command). */

@@ -1,10 +1,15 @@
 // `rlbench report results/<experiment> [--out dir]`: writes the HTML report, PNG figures and
 // Markdown/LaTeX/CSV tables (harness/report/generate.ts), then prints the headline table.
+// The report is an experiment-level output: on a results folder that runners use (it has .locks/
+// and is writable) it is written under the experiment lock, as `run --report`, `--report-only`
+// and `bench` write it, so it never mixes with a finishing run's summaries or another report. A
+// hand-made or read-only folder is read as it is, and nothing is created in it.
 import type { Command } from 'commander';
 import { relative } from 'node:path';
-import { generateReport } from '../report/generate.ts';
 import { COMPARE_AT, type CompareAt } from '../report/summary.ts';
 import { UsageError } from '../util/errors.ts';
+import { releaseAllLocks } from '../util/lock.ts';
+import { withExperimentLock } from '../runs/results.ts';
 
 export function registerReportCommands(program: Command): void {
   program
@@ -20,10 +25,24 @@ export function registerReportCommands(program: Command): void {
       const resamples = Number(opts.resamples);
       if (!Number.isInteger(resamples) || resamples < 100) throw new UsageError(`--resamples must be an integer >= 100, got "${opts.resamples}"`);
       if (opts.at !== undefined && !COMPARE_AT.includes(opts.at as CompareAt)) throw new UsageError(`--at must be one of ${COMPARE_AT.join(', ')}, got "${opts.at}"`);
-      const r = await generateReport(results, { outDir: opts.out, resamples, baseline: opts.baseline, compareAt: opts.at as CompareAt | undefined });
-      for (const w of r.warnings) process.stderr.write(`rlbench: warning: ${w}\n`);
-      if (!opts.quiet) process.stdout.write(`${r.tableMarkdown}\n`);
-      const shown = relative(process.cwd(), r.outDir) || '.';
-      process.stdout.write(`report: ${shown.startsWith('..') ? r.outDir : shown}/index.html (${r.files.length} files)\n`);
+      const { generateReport } = await import('../report/generate.ts');
+      // Interrupted while holding the experiment lock: release it (the default action would not).
+      const stop = (sig: NodeJS.Signals) => {
+        releaseAllLocks();
+        process.exit(sig === 'SIGINT' ? 130 : 143);
+      };
+      process.once('SIGINT', stop).once('SIGTERM', stop);
+      try {
+        const r = await withExperimentLock(results, 'the report is being written', () => generateReport(results, { outDir: opts.out, resamples, baseline: opts.baseline, compareAt: opts.at as CompareAt | undefined }), {
+          ifLive: true,
+          log: (m) => process.stderr.write(`report: ${m}\n`),
+        });
+        for (const w of r.warnings) process.stderr.write(`rlbench: warning: ${w}\n`);
+        if (!opts.quiet) process.stdout.write(`${r.tableMarkdown}\n`);
+        const shown = relative(process.cwd(), r.outDir) || '.';
+        process.stdout.write(`report: ${shown.startsWith('..') ? r.outDir : shown}/index.html (${r.files.length} files)\n`);
+      } finally {
+        process.off('SIGINT', stop).off('SIGTERM', stop);
+      }
     });
 }

@@ -1,18 +1,22 @@
 // `rlbench run <experiment.json>` and `rlbench bench [--suite quick|paper]`: train and evaluate
 // every objective × seed of an experiment (resuming unfinished runs), then print the comparison
 // table; `bench` also generates the report. A live line per run on a terminal, plain log lines
-// otherwise. SIGINT/SIGTERM stop at once: temporary files are removed, locks released, and one
-// line says where the run stopped and how to resume.
+// otherwise. SIGINT/SIGTERM (Ctrl-C, scancel, a Slurm time limit) stop at once: temporary files
+// are removed, locks released, and one line says where the run stopped and how to resume.
+// In a sweep (cli/sweep.ts) a process trains one run, chosen by --index or by the scheduler's
+// array index; --sft-only and --report-only are the sweep's first and last jobs.
 import type { Command } from 'commander';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { UsageError } from '../util/errors.ts';
 import { asDiskFull, removeOwnTemps } from '../util/fs.ts';
-import { describeHolder, releaseAllLocks, withLock } from '../util/lock.ts';
-import { experimentLockPath } from '../runs/results.ts';
-import { describeStop, runExperimentFile, type ExperimentResult, type RunOptions, type RunTracker } from '../runs/runner.ts';
+import { releaseAllLocks } from '../util/lock.ts';
+import { loadExperiment } from '../runs/experiment.ts';
+import { withExperimentLock, writeSummaries } from '../runs/results.ts';
+import { describeStop, runExperiment, type ExperimentResult, type RunOptions, type RunTracker } from '../runs/runner.ts';
 import type { RunProgress } from '../runs/trainer.ts';
 import { compactTable } from '../runs/console-table.ts';
+import { experimentDir, printRunList, selectRun, type SweepOptions } from './sweep.ts';
 
 function fmtTime(s: number): string {
   if (!Number.isFinite(s) || s < 0) return '--:--';
@@ -71,12 +75,29 @@ function printResult(r: ExperimentResult): void {
   }
 }
 
-interface RunFlags {
+interface RunFlags extends SweepOptions {
   fresh?: boolean;
-  only?: string;
   freshSft?: boolean;
   wait?: boolean;
   memoryCheck?: boolean;
+  list?: boolean;
+  json?: boolean;
+  sftOnly?: boolean;
+  reportOnly?: boolean;
+}
+
+/** Flags that make no sense together, refused before anything is loaded. */
+function checkFlags(f: RunFlags): void {
+  const given = (names: (keyof RunFlags)[]) => names.filter((n) => f[n] !== undefined && f[n] !== false).map((n) => `--${n.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase())}`);
+  const alone = (flag: keyof RunFlags, allowed: (keyof RunFlags)[]) => {
+    if (!f[flag]) return;
+    const other = given((['fresh', 'only', 'index', 'all', 'freshSft', 'wait', 'list', 'sftOnly', 'reportOnly'] as (keyof RunFlags)[]).filter((n) => n !== flag && !allowed.includes(n)));
+    if (other.length) throw new UsageError(`--${flag.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase())} cannot be combined with ${other.join(', ')}`);
+  };
+  alone('list', []);
+  alone('reportOnly', []);
+  alone('sftOnly', ['fresh', 'freshSft', 'wait']);
+  if (f.json && !f.list) throw new UsageError('--json goes with --list');
 }
 
 /**
@@ -99,30 +120,49 @@ function onSignals(tracker: RunTracker, resume: string): () => void {
   };
 }
 
-async function runAndReport(path: string, flags: RunFlags, withReport: boolean, resume: string): Promise<void> {
+async function runAndReport(path: string, flags: RunFlags, withReport: boolean, resume: (run?: string) => string): Promise<void> {
   if (!existsSync(path)) throw new UsageError(`experiment file not found: ${path}`);
+  checkFlags(flags);
   const out = progressPrinter();
+  const { experiment, objectives } = await loadExperiment(path);
+  if (flags.list) return printRunList(experiment, objectives, Boolean(flags.json));
   const tracker: RunTracker = { phase: 'setup' };
-  const unhook = onSignals(tracker, resume);
+  if (flags.reportOnly) {
+    tracker.phase = 'summaries';
+    const unhook = onSignals(tracker, resume());
+    try {
+      await reportUnderLock(experimentDir(experiment), { summaries: true, log: out.log });
+    } finally {
+      unhook();
+    }
+    return;
+  }
+  const only = flags.sftOnly ? undefined : selectRun(path, experiment, objectives, flags, out.log);
+  const unhook = onSignals(tracker, resume(only));
   try {
-    const opts: RunOptions = { fresh: flags.fresh, only: flags.only, freshSft: flags.freshSft, wait: flags.wait, memoryCheck: flags.memoryCheck, log: out.log, onProgress: out.progress, tracker };
+    const opts: RunOptions = { fresh: flags.fresh, only, sftOnly: flags.sftOnly, freshSft: flags.freshSft, wait: flags.wait, memoryCheck: flags.memoryCheck, log: out.log, onProgress: out.progress, tracker };
     let r: ExperimentResult;
     try {
-      r = await runExperimentFile(path, opts);
+      r = await runExperiment(experiment, objectives, path, opts);
     } catch (e) {
       // A full disk anywhere (a folder created, a lock taken) reads like one in an atomic write.
       throw asDiskFull(e, (e as { path?: string } | null)?.path ?? 'results');
     }
     printResult(r);
-    if (withReport) await reportUnderLock(r.dir);
+    if (withReport) await reportUnderLock(r.dir, { summaries: false, log: out.log });
     if (r.runs.some((x) => x.status === 'failed' || x.status === 'corrupt')) process.exitCode = 1;
   } finally {
     unhook();
   }
 }
 
-/** The report is an experiment-level output: one writer at a time, under the experiment lock. */
-async function reportUnderLock(dir: string): Promise<void> {
+/**
+ * The report (and with `summaries`, summary.csv and curves.csv first: --report-only, the report
+ * job of a sweep) under the experiment lock: one writer of the experiment-level files at a time,
+ * however many processes finish together.
+ */
+async function reportUnderLock(dir: string, o: { summaries: boolean; log: (m: string) => void }): Promise<void> {
+  if (o.summaries && !existsSync(join(dir, 'experiment.json'))) throw new UsageError(`${dir}: no results yet (no experiment.json); run the experiment first`);
   // Loaded lazily: `run` keeps working even where the report's chart stack cannot load.
   type Generate = (dir: string) => Promise<{ outDir: string; tableMarkdown: string; warnings: string[] }>;
   let gen: Generate | null = null;
@@ -131,19 +171,29 @@ async function reportUnderLock(dir: string): Promise<void> {
   } catch (e) {
     process.stdout.write(`\n(report generator unavailable: ${(e as Error).message})\n`);
   }
-  if (!gen) return;
-  const generate = gen;
-  const rep = await withLock(experimentLockPath(dir), () => generate(dir), {
-    purpose: 'the report is being written',
-    waitMs: Infinity,
-    onWait: (h) => process.stderr.write(`report: waiting: ${describeHolder(h)}\n`),
-  });
+  if (!gen && !o.summaries) return;
+  const rep = await withExperimentLock(
+    dir,
+    'the report is being written',
+    async () => {
+      if (o.summaries) {
+        const { skipped } = writeSummaries(dir);
+        for (const s of skipped) o.log(`summaries: left out ${s.run}: ${s.message}`);
+        process.stdout.write(`summaries: ${join(dir, 'summary.csv')}, ${join(dir, 'curves.csv')}\n`);
+      }
+      return gen ? gen(dir) : null;
+    },
+    { log: (m) => o.log(`report: ${m}`) },
+  );
+  if (!rep) return;
   process.stdout.write(`\n${rep.tableMarkdown}\n\nreport: ${join(rep.outDir, 'index.html')}\n`);
   for (const w of rep.warnings) process.stdout.write(`note: ${w}\n`);
 }
 
-function resumeCommand(cmd: string, flags: RunFlags & { report?: boolean }): string {
-  return [`rlbench ${cmd}`, flags.only ? `--only ${flags.only}` : '', flags.wait ? '--wait' : '', flags.report ? '--report' : ''].filter(Boolean).join(' ');
+/** The command that resumes this one: the run it trained (by --index or --only), the same mode. */
+function resumeCommand(cmd: string, flags: RunFlags & { report?: boolean }, run?: string): string {
+  const which = flags.index !== undefined ? `--index ${flags.index}` : run ? `--only ${run}` : '';
+  return [`rlbench ${cmd}`, which, flags.sftOnly ? '--sft-only' : '', flags.reportOnly ? '--report-only' : '', flags.wait ? '--wait' : '', flags.report ? '--report' : ''].filter(Boolean).join(' ');
 }
 
 export function registerRunCommands(program: Command): void {
@@ -157,8 +207,15 @@ export function registerRunCommands(program: Command): void {
     .option('--wait', 'wait for runs that another process is training, instead of skipping them')
     .option('--no-memory-check', 'start even when the memory estimate exceeds this machine\'s memory')
     .option('--report', 'generate the report at the end')
+    .option('--index <i>', 'train only run I of the sweep order (see --list); default: SLURM_ARRAY_TASK_ID in a Slurm array task, JOB_COMPLETION_INDEX in a Kubernetes Indexed Job')
+    .option('--all', 'train every run, even inside an array task')
+    .option('--list', 'print the runs in sweep order (index, run, state) and exit')
+    .option('--json', 'with --list: print JSON')
+    .option('--sft-only', 'train (or reuse) the SFT warm start and write its evaluation rows, then stop (the first job of a sweep)')
+    .option('--report-only', 'rebuild summary.csv, curves.csv and the report from the run folders under the experiment lock; train nothing (the last job of a sweep)')
     .action(async (path: string, opts: RunFlags & { report?: boolean }) => {
-      await runAndReport(path, opts, Boolean(opts.report), resumeCommand(`run ${path}`, opts));
+      if (opts.report && (opts.reportOnly || opts.list)) throw new UsageError(`--report cannot be combined with ${opts.list ? '--list' : '--report-only'}`);
+      await runAndReport(path, opts, Boolean(opts.report), (run) => resumeCommand(`run ${path}`, opts, run));
     });
 
   program
@@ -172,6 +229,6 @@ export function registerRunCommands(program: Command): void {
     .action(async (opts: { suite: string } & RunFlags) => {
       const path = join('benchmarks', `${opts.suite}.json`);
       if (!/^[A-Za-z0-9_-]+$/.test(opts.suite) || !existsSync(path)) throw new UsageError(`--suite ${opts.suite}: no such suite (expected ${path}; suites: quick, paper)`);
-      await runAndReport(path, { fresh: opts.fresh, freshSft: opts.freshSft, wait: opts.wait, memoryCheck: opts.memoryCheck }, true, resumeCommand(`bench --suite ${opts.suite}`, opts));
+      await runAndReport(path, { fresh: opts.fresh, freshSft: opts.freshSft, wait: opts.wait, memoryCheck: opts.memoryCheck, all: true }, true, () => resumeCommand(`bench --suite ${opts.suite}`, opts));
     });
 }

@@ -5,7 +5,7 @@
 // or the new one. Every file of a checkpoint has its sha256 in the folder's SHA256SUMS, checked
 // when it is read; every read names the damaged file (and line) and the way out.
 import { execFileSync } from 'node:child_process';
-import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { accessSync, constants, existsSync, readFileSync, readdirSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { stringify } from 'csv-stringify/sync';
 import type { PolicyConfig } from '../engine/types.ts';
@@ -15,6 +15,7 @@ import { readChecksums, verifyChecksum, writeChecksums } from '../util/checksums
 import { isReportable, printable } from '../util/errors.ts';
 import { CorruptFileError, readFileOrNull, readJsonFile, readJsonlFile, recoverDir, replaceDirAtomic, writeFileAtomic, writeJsonAtomic } from '../util/fs.ts';
 import { cpuInfo, cpuLabel } from '../util/machine.ts';
+import { describeHolder, withLock, type LockOptions } from '../util/lock.ts';
 import type { EvalRow } from './evaluate.ts';
 import type { ObjectiveState } from '../../objectives/types.ts';
 
@@ -115,6 +116,35 @@ export function runLockPath(expDir: string, run: string): string {
 /** The lock over the experiment-level files: experiment.json, summary.csv, curves.csv, the report. */
 export function experimentLockPath(expDir: string): string {
   return join(expDir, '.locks', 'experiment.lock');
+}
+
+/**
+ * Whether runners use this results folder: it has `.locks/` (every runner makes it when it sets
+ * the folder up) and this process may write there. A hand-made fixture, an old or a read-only
+ * copy has none: nothing can be writing there that a lock would exclude.
+ */
+export function isLiveResultsFolder(expDir: string): boolean {
+  try {
+    accessSync(join(expDir, '.locks'), constants.W_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Runs `fn` under the experiment lock (waiting for it, saying who holds it). With `ifLive`, only
+ * where the folder is live (isLiveResultsFolder); elsewhere `fn` runs without it and nothing is
+ * created in the folder (`rlbench report` on a fixture).
+ */
+export async function withExperimentLock<T>(
+  expDir: string,
+  purpose: string,
+  fn: () => Promise<T> | T,
+  opts: { ifLive?: boolean; log: (m: string) => void; lock?: Pick<LockOptions, 'heartbeatMs' | 'staleMs' | 'pollMs'> },
+): Promise<T> {
+  if (opts.ifLive && !isLiveResultsFolder(expDir)) return fn();
+  return withLock(experimentLockPath(expDir), fn, { purpose, waitMs: Infinity, ...opts.lock, onWait: (h) => opts.log(`waiting: ${describeHolder(h, opts.lock?.staleMs)}`) });
 }
 
 export function writeJsonl(path: string, rows: readonly unknown[]): void {

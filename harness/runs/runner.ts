@@ -3,13 +3,16 @@
 //      before anything is written;
 //   2. prepare the results folder under the experiment lock: --fresh, the config check against
 //      experiment.json (location-only fields left out; the data compared by digest, inputs.json),
-//      stale temporary files;
+//      sweep.json (the runs in sweep order, runs/sweep.ts), stale temporary files;
 //   3. the SFT warm start: cached, or trained once (its own lock: concurrent processes wait);
 //   4. the SFT rows sft-s<seed>: the step-0 evaluation every run of that seed starts from;
 //   5. the runs, each under its own lock: a run another process trains is skipped (or waited
-//      for), others resume or start; a failed or damaged run is reported and the rest go on;
+//      for), others resume or start; a failed or damaged run is reported and the rest go on
+//      (none with sftOnly, the first job of a sweep);
 //   6. summary.csv and curves.csv, rebuilt from the run folders under the experiment lock.
-// One policy engine and one rollout engine serve the whole process.
+// One policy engine and one rollout engine serve the whole process. Many such processes may share
+// one results folder (a Slurm array, a Kubernetes Indexed Job): the locks (util/lock.ts) work
+// across hosts on a network filesystem.
 import { existsSync, rmSync, mkdirSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import type { GptConfig, PolicyEngine } from '../engine/types.ts';
@@ -28,9 +31,10 @@ import { ensureSft, type SftResult } from './sft.ts';
 import { evaluate, type EvalPlan, type EvalRow, type PreparedBenchmark } from './evaluate.ts';
 import { compareWithMachine, estimateRunMemory, formatBytes, machineMemory, modelShapeOf } from './memory.ts';
 import { trainRun, recordFailure, RunFailure, type RunProgress, type RunSpec } from './trainer.ts';
+import { effectiveThreads, runList, writeSweepFile } from './sweep.ts';
 import {
   environment,
-  experimentLockPath,
+  withExperimentLock,
   listRuns,
   readJsonl,
   readRunJson,
@@ -48,6 +52,8 @@ export interface RunOptions {
   fresh?: boolean;
   /** Train only this run (e.g. "grpo-s1"); the SFT rows are always ensured. */
   only?: string;
+  /** Ensure the SFT warm start and its rows (steps 1-4, and 6), train no run: the first job of a sweep. */
+  sftOnly?: boolean;
   /** Train the SFT warm start again even when it is cached (--fresh-sft). */
   freshSft?: boolean;
   /** Wait for runs that another process is training, instead of skipping them (--wait). */
@@ -143,6 +149,8 @@ interface Context {
   pool: Problem[];
   evalPlan: EvalPlan;
   lockOpts: Pick<LockOptions, 'heartbeatMs' | 'staleMs' | 'pollMs'>;
+  /** ONNX Runtime threads (undefined: its default, every core); see effectiveThreads. */
+  threads: number | undefined;
 }
 
 /** Loads, validates and runs an experiment file. */
@@ -158,7 +166,7 @@ export async function runExperiment(exp: Experiment, objectives: ResolvedObjecti
   const ctx = validateInputs(exp, objectives, where, opts); // 1
   tracker.expDir = ctx.expDir;
   await prepareResults(ctx); // 2
-  const policy = await createPolicyEngine(ctx.policyConfig, { provider: exp.execution.provider, threads: exp.execution.threads || undefined });
+  const policy = await createPolicyEngine(ctx.policyConfig, { provider: exp.execution.provider, threads: ctx.threads });
   try {
     const rollout = new RolloutEngine(policy, { eos: defaultTokenizer.eos, pad: defaultTokenizer.pad, detokenize: (ids) => defaultTokenizer.decode(ids), batchSize: exp.eval.batchSize });
     tracker.phase = 'sft';
@@ -188,6 +196,7 @@ function validateInputs(exp: Experiment, objectives: ResolvedObjective[], where:
   const evalMaxTokens = exp.eval.maxTokens ?? exp.rl.maxTokens;
 
   const runs = exp.seeds.flatMap((seed) => objectives.map((o) => ({ o, seed, run: runName(o.name, seed) })));
+  if (opts.sftOnly && opts.only !== undefined) throw new UsageError(`${where}: --sft-only trains no run; give it without --only or --index`);
   if (opts.only !== undefined && !runs.some((r) => r.run === opts.only)) {
     throw new UsageError(`--only ${opts.only}: no such run in ${where} (runs: ${runs.map((r) => r.run).join(', ')})`);
   }
@@ -210,11 +219,12 @@ function validateInputs(exp: Experiment, objectives: ResolvedObjective[], where:
     expDir: join(root, exp.name),
     cacheRoot: join(root, '.cache'),
     policyConfig,
-    runs: runs.filter((r) => opts.only === undefined || r.run === opts.only),
+    runs: opts.sftOnly ? [] : runs.filter((r) => opts.only === undefined || r.run === opts.only),
     benches,
     pool,
     evalPlan: { k: exp.eval.k, temperature: exp.eval.temperature, topP: exp.eval.topP, greedy: exp.eval.greedy, maxTokens: evalMaxTokens },
     lockOpts: opts.lock ?? {},
+    threads: effectiveThreads(exp.execution.threads),
   };
 }
 
@@ -245,17 +255,14 @@ function checkMemory(exp: Experiment, cfg: GptConfig, benches: PreparedBenchmark
 
 // 2. ------------------------------------------------------------------------------------------
 
-function experimentLockOptions(ctx: Context, purpose: string): LockOptions {
-  return { purpose, waitMs: Infinity, ...ctx.lockOpts, onWait: (h) => ctx.log(`waiting: ${describeHolder(h, ctx.lockOpts.staleMs)}`) };
-}
-
 async function prepareResults(ctx: Context): Promise<void> {
   const { exp, expDir, opts, where } = ctx;
   const configPath = join(expDir, 'experiment.json');
   const inputsPath = join(expDir, 'inputs.json');
   const inputs = inputDigests(ctx.benches);
-  await withLock(
-    experimentLockPath(expDir),
+  await withExperimentLock(
+    expDir,
+    `experiment ${exp.name} is being set up`,
     () => {
       for (const d of [expDir, join(expDir, '.locks')]) removeStaleTemps(d);
       if (opts.fresh) startOver(ctx);
@@ -277,8 +284,9 @@ async function prepareResults(ctx: Context): Promise<void> {
       mkdirSync(expDir, { recursive: true });
       writeJsonAtomic(configPath, exp);
       writeJsonAtomic(inputsPath, inputs);
+      writeSweepFile(expDir, exp.name, runList(exp, ctx.objectives));
     },
-    experimentLockOptions(ctx, `experiment ${exp.name} is being set up`),
+    { log: ctx.log, lock: ctx.lockOpts },
   );
 }
 
@@ -324,7 +332,8 @@ function runJsonBase(ctx: Context, sft: SftResult): RunJsonBase {
     versions: env.versions,
     gitCommit: env.gitCommit,
     provider: ctx.exp.execution.provider,
-    threads: ctx.exp.execution.threads,
+    // The count used (execution.threads 0 takes the scheduler's CPUs); 0: ONNX Runtime's default.
+    threads: ctx.threads ?? ctx.exp.execution.threads,
     cpu: env.cpu,
     isa: env.isa,
     sft: { hash: sft.info.hash, dir: sft.dir },
@@ -502,15 +511,16 @@ async function trainOne(ctx: Context, { o, seed, run }: PlannedRun, lock: Lock, 
 // 6. ------------------------------------------------------------------------------------------
 
 async function rebuildSummaries(ctx: Context): Promise<SummaryRow[]> {
-  return withLock(
-    experimentLockPath(ctx.expDir),
+  return withExperimentLock(
+    ctx.expDir,
+    `the summaries of experiment ${ctx.exp.name} are being written`,
     () => {
       removeStaleTemps(ctx.expDir);
       const { rows, skipped } = writeSummaries(ctx.expDir);
       for (const s of skipped) ctx.log(`summaries: left out ${s.run}: ${s.message}`);
       return rows;
     },
-    experimentLockOptions(ctx, `the summaries of experiment ${ctx.exp.name} are being written`),
+    { log: ctx.log, lock: ctx.lockOpts },
   );
 }
 

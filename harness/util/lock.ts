@@ -11,7 +11,8 @@
 // - on this host (same host name, boot and PID namespace): its PID is dead, or was reused by
 //   another process (start time differs), or the machine rebooted since;
 // - on another host: its heartbeat is older than `staleMs` (default 5 min, well above NFS
-//   attribute caching and clock skew).
+//   attribute caching and clock skew; RLBENCH_LOCK_STALE_S=<seconds> changes the default, e.g.
+//   for a cluster where a requeued task should take over a lost node's run sooner).
 // Taking over is serialised by a short-lived `<lock>.breaking` folder (mkdir is atomic), so two
 // processes never both remove one stale lock and then each create their own.
 //
@@ -25,13 +26,30 @@
 import { closeSync, fstatSync, fsyncSync, linkSync, lstatSync, mkdirSync, openSync, readFileSync, rmdirSync, rmSync, statSync, unlinkSync, utimesSync, writeSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { basename, dirname, join } from 'node:path';
-import { RunError } from './errors.ts';
+import { RunError, UsageError } from './errors.ts';
 import { asDiskFull } from './fs.ts';
 import { HOST_TAG, placeOf, sameProcessAlive, thisProcess, type ProcessPlace } from './host.ts';
 
 export const LOCK_FORMAT = 'rlbench-lock/1';
 export const DEFAULT_HEARTBEAT_MS = 15_000;
 export const DEFAULT_STALE_MS = 5 * 60_000;
+
+/**
+ * The stale limit when a caller gives none: RLBENCH_LOCK_STALE_S seconds where set (read at each
+ * call, so a test or a job script can set it per process), else DEFAULT_STALE_MS.
+ */
+export function defaultStaleMs(env: NodeJS.ProcessEnv = process.env): number {
+  const v = env.RLBENCH_LOCK_STALE_S;
+  if (v === undefined || v.trim() === '') return DEFAULT_STALE_MS;
+  const s = Number(v);
+  if (!Number.isFinite(s) || s <= 0) throw new UsageError(`RLBENCH_LOCK_STALE_S=${JSON.stringify(v)}: expected a number of seconds > 0`);
+  return s * 1000;
+}
+
+/** The heartbeat when a caller gives none: every 15 s, or 4 times per stale limit when that is short. */
+function defaultHeartbeatMs(staleMs: number): number {
+  return Math.max(50, Math.min(DEFAULT_HEARTBEAT_MS, staleMs / 4));
+}
 
 export interface LockOwner extends ProcessPlace {
   format: typeof LOCK_FORMAT;
@@ -102,7 +120,7 @@ function fmtAge(ms: number): string {
  * "run grpo-s2 is being trained by pid 1234 on host node7 since 2026-11-27T16:30:05Z (heartbeat
  * 4 s ago); if that process is gone, …": who holds the lock, and how it will be freed.
  */
-export function describeHolder(h: LockHolder, staleMs = DEFAULT_STALE_MS): string {
+export function describeHolder(h: LockHolder, staleMs = defaultStaleMs()): string {
   const o = h.owner;
   if (!o) return `${h.path} is held, but the lock file cannot be read (heartbeat ${fmtAge(h.heartbeatAgeMs)} ago); it counts as stale ${fmtAge(staleMs)} after its last heartbeat, or delete it if no rlbench process uses it`;
   const place = placeOf(o);
@@ -120,7 +138,7 @@ function isOwner(v: unknown): v is LockOwner {
 }
 
 /** The lock at `path` as it is now, or null when there is none. */
-export function inspectLock(path: string, staleMs = DEFAULT_STALE_MS, now = Date.now()): LockHolder | null {
+export function inspectLock(path: string, staleMs = defaultStaleMs(), now = Date.now()): LockHolder | null {
   let text: string;
   let st: { mtimeMs: number; ino: number };
   try {
@@ -311,8 +329,8 @@ function breakStale(h: LockHolder): void {
  * on the way.
  */
 export function tryLock(path: string, opts: LockOptions): Lock | LockHolder {
-  const staleMs = opts.staleMs ?? DEFAULT_STALE_MS;
-  const heartbeatMs = opts.heartbeatMs ?? DEFAULT_HEARTBEAT_MS;
+  const staleMs = opts.staleMs ?? defaultStaleMs();
+  const heartbeatMs = opts.heartbeatMs ?? defaultHeartbeatMs(staleMs);
   for (const l of held) {
     if (l.path === path) throw new Error(`lock ${path} is already held by this process`);
   }
@@ -358,7 +376,7 @@ export async function acquireLock(path: string, opts: LockOptions): Promise<Lock
   for (;;) {
     const r = tryLock(path, opts);
     if (isLock(r)) return r;
-    if (Date.now() - t0 >= waitMs) throw new LockBusyError(r, opts.staleMs ?? DEFAULT_STALE_MS);
+    if (Date.now() - t0 >= waitMs) throw new LockBusyError(r, opts.staleMs ?? defaultStaleMs());
     if (!told) {
       opts.onWait?.(r);
       told = true;

@@ -1,28 +1,28 @@
-// `rlbench engine gradcheck|info` end to end, and the execution-provider errors.
+// `rlbench engine gradcheck|info` end to end, and the execution-provider errors. The command
+// lines of each test run in one child process (tests/util/commands.ts), in order.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { createPolicyEngine } from '../../harness/engine/policy.ts';
 import { UsageError } from '../../harness/util/errors.ts';
+import { runCommands, type CommandResult } from '../util/commands.ts';
 
-const cli = (...args: string[]) => spawnSync(process.execPath, ['--import', 'tsx', 'harness/cli.ts', 'engine', ...args], { encoding: 'utf8' });
+/** `rlbench engine <args>` for each argument list, in one process. */
+const cli = (...commands: string[][]) => runCommands(commands.map((args) => ['engine', ...args])) as [CommandResult, CommandResult];
 
 test('engine gradcheck prints the max relative error and tolerance and exits 0 when within it', () => {
-  const r = cli('gradcheck', '--seed', '2', '--samples', '32');
+  const [r, j] = cli(['gradcheck', '--seed', '2', '--samples', '32'], ['gradcheck', '--seed', '2', '--samples', '32', '--json']);
   assert.equal(r.status, 0, r.stderr);
   assert.match(r.stdout, /checked 32 parameters/);
   assert.match(r.stdout, /max relative error \d\.\d+e-\d+ at \S+\[\d+\]/);
   assert.match(r.stdout, /tolerance 1\.0e-6: PASS/);
-  const j = cli('gradcheck', '--seed', '2', '--samples', '32', '--json');
   const res = JSON.parse(j.stdout) as { maxRelErr: number; tolerance: number; ok: boolean; checked: number };
   assert.ok(res.ok && res.maxRelErr < res.tolerance && res.checked === 32);
 });
 
 test('engine gradcheck rejects a bad seed with exit 2; engine info lists providers', () => {
-  const bad = cli('gradcheck', '--seed', 'abc');
+  const [bad, info] = cli(['gradcheck', '--seed', 'abc'], ['info', '--json']);
   assert.equal(bad.status, 2);
   assert.match(bad.stderr, /rlbench: error: --seed must be an integer >= 0, got 'abc'/);
-  const info = cli('info', '--json');
   assert.equal(info.status, 0);
   const j = JSON.parse(info.stdout) as { onnxruntime: string; providers: { name: string }[] };
   assert.match(j.onnxruntime, /^\d+\.\d+\.\d+/);

@@ -214,7 +214,7 @@ test('temporary files of dead writers are removed on the next start, never a liv
   }
 });
 
-test('a run locked by a live process is skipped with the holder named; --fresh refuses to delete it; a dead holder\'s lock is taken over', async () => {
+test('a run locked by a live process is skipped with the holder named; --fresh (also with --only) refuses to delete it; a dead holder\'s lock is taken over', async () => {
   const out = copyOf(mid);
   const live = spawn('sleep', ['30']);
   const lockFile = join(out, 'tiny', '.locks', 'grpo-s1.lock');
@@ -227,6 +227,8 @@ test('a run locked by a live process is skipped with the holder named; --fresh r
     assert.match(r.runs[0]!.failure!, new RegExp(`^run grpo-s1 is being trained by pid ${live.pid} on host .* \\(this host\\) since 2026-11-27T10:00:00.000Z`));
     assert.equal(JSON.parse(readFileSync(join(out, 'tiny', 'grpo-s1', 'run.json'), 'utf8')).step, 2, 'the locked run was not touched');
     await assert.rejects(runExperimentFile(path, { outputRoot: out, log: quiet, fresh: true }), /cannot start grpo-s1 over: run grpo-s1 is being trained by pid/);
+    // --fresh --only (and --index, which selects a run the same way) takes the run's lock before deleting.
+    await assert.rejects(runExperimentFile(path, { outputRoot: out, log: quiet, fresh: true, only: 'grpo-s1' }), /cannot start grpo-s1 over: run grpo-s1 is being trained by pid/);
     assert.ok(existsSync(join(out, 'tiny', 'grpo-s1', 'run.json')), '--fresh deleted nothing');
   } finally {
     live.kill();

@@ -8,7 +8,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { acquireLock, describeHolder, inspectLock, isLock, LockBusyError, tryLock, withLock, type LockOwner } from '../../harness/util/lock.ts';
+import { acquireLock, defaultStaleMs, describeHolder, inspectLock, isLock, LockBusyError, tryLock, withLock, type LockOwner } from '../../harness/util/lock.ts';
 import { BOOT_ID, HOST, PID_NS, processStart } from '../../harness/util/host.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'rlbench-lock-'));
@@ -120,6 +120,30 @@ test('another host: busy while its heartbeat is fresh, stale once older than the
   assert.ok(isLock(lock));
   assert.match(reasons[0]!, /heartbeat is 61 s old \(stale after 60 s\)/);
   lock.release();
+});
+
+test('RLBENCH_LOCK_STALE_S sets the default stale limit (and a shorter heartbeat); a bad value is refused', () => {
+  assert.equal(defaultStaleMs({}), 5 * 60_000);
+  assert.equal(defaultStaleMs({ RLBENCH_LOCK_STALE_S: '90' }), 90_000);
+  assert.throws(() => defaultStaleMs({ RLBENCH_LOCK_STALE_S: 'soon' }), /RLBENCH_LOCK_STALE_S="soon": expected a number of seconds > 0/);
+  assert.throws(() => defaultStaleMs({ RLBENCH_LOCK_STALE_S: '0' }), /expected a number of seconds > 0/);
+  const path = fresh();
+  writeFileSync(path, JSON.stringify(owner({ host: 'node-far-away', pid: 4242 })));
+  const old = new Date(Date.now() - 30_000);
+  utimesSync(path, old, old);
+  const saved = process.env.RLBENCH_LOCK_STALE_S;
+  try {
+    assert.ok(!isLock(tryLock(path, { purpose: 'p' })), 'under the 5 min default, a 30 s old heartbeat is live');
+    process.env.RLBENCH_LOCK_STALE_S = '20';
+    assert.equal(inspectLock(path)!.stale, 'its heartbeat is 30 s old (stale after 20 s)');
+    assert.match(describeHolder(inspectLock(path)!), /taken over automatically once its heartbeat is 20 s old/);
+    const lock = tryLock(path, { purpose: 'p' });
+    assert.ok(isLock(lock), 'with RLBENCH_LOCK_STALE_S=20 it is stale');
+    lock.release();
+  } finally {
+    if (saved === undefined) delete process.env.RLBENCH_LOCK_STALE_S;
+    else process.env.RLBENCH_LOCK_STALE_S = saved;
+  }
 });
 
 test('an unreadable lock file counts as held while young and as stale when old', () => {

@@ -20,7 +20,7 @@ import {
 } from './numbers.ts';
 import { parseAnswer, isEquation, isAssignment, MAX_ITEMS, type AnswerNode } from './structure.ts';
 import { nodeToSet, relationToSet, setsEqual } from './relations.ts';
-import { expressionsEqual, proportional, constantValue, clearCompiledCache, step, type Budget } from './numeric.ts';
+import { expressionsEqual, proportional, constantValue, clearCompiledCache, loadMathjs, step, type Budget } from './numeric.ts';
 
 export { normalizeAnswer } from './normalize.ts';
 export { latexToMathjs } from './latex.ts';
@@ -328,6 +328,8 @@ export function answersEquivalent(pred: string, gold: string, opts: EquivalenceO
   const g = plainNumber(ng.s), p = plainNumber(np.s);
   if (g && p) return plainNumbersEqual(g, p, c);
   if (np.s.length > MAX_ANSWER_CHARS || ng.s.length > MAX_ANSWER_CHARS) return false;
+  // The layers below may need mathjs, loaded on first use (numeric.ts): not on this comparison's clock.
+  if (loadMathjs()) c.budget.deadline = performance.now() + (opts.budgetMs ?? 1000);
   return nodesEqual(parseAnswer(ng.s), parseAnswer(np.s), c, 0);
 }
 

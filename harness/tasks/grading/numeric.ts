@@ -7,12 +7,31 @@
 //   only one side is real: x^{2/3} and \sqrt[3]{x}^2 agree wherever both are real;
 // - relations use `proportional`: L − R on both sides agree up to a nonzero (or positive) factor.
 // All work is counted against the comparison's budget (see Budget) and every size is bounded.
-import { parse, type MathNode } from 'mathjs';
+import { createRequire } from 'node:module';
+import type { MathNode } from 'mathjs';
 import { latexToMathjs, GREEK_PREFIX } from './latex.ts';
 import {
   ratAdd, ratSub, ratMul, ratDiv, ratNeg, ratPow, ratFactorial, ratBinomial, ratEqual, ratClose, ratToNumber,
   parseDecimal, decimalToRational, rational, type Rational,
 } from './numbers.ts';
+
+// mathjs costs about 3 s of CPU to load (it builds every function it has), more than everything
+// else a run process loads, and most comparisons never reach this layer: it is loaded on first
+// use. answersEquivalent loads it before a comparison's clock starts, so the load never counts
+// against the budget's deadline.
+let mathjsParse: ((src: string) => MathNode) | null = null;
+
+/** Loads mathjs unless it is loaded; true when this call loaded it. */
+export function loadMathjs(): boolean {
+  if (mathjsParse) return false;
+  mathjsParse = (createRequire(import.meta.url)('mathjs') as typeof import('mathjs')).parse;
+  return true;
+}
+
+function parse(src: string): MathNode {
+  loadMathjs();
+  return mathjsParse!(src);
+}
 
 /** Work counters and wall-clock safety net shared by one comparison. */
 export interface Budget {

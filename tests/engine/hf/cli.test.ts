@@ -1,15 +1,17 @@
-// `rlbench model info|tokenize` end to end, error paths included.
+// `rlbench model info|tokenize` end to end, error paths included. The command lines of each step
+// run in one child process (tests/util/commands.ts), in order.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { runCommands, type CommandResult } from '../../util/commands.ts';
 import { copyFixture, FIXTURES, readJson, SHARED_HF } from './helpers.ts';
 
-const cli = (...args: string[]) => spawnSync(process.execPath, ['--import', 'tsx', 'harness/cli.ts', 'model', ...args], { encoding: 'utf8' });
+/** `rlbench model <args>` for each argument list, in one process. */
+const cli = (...commands: string[][]): CommandResult[] => runCommands(commands.map((args) => ['model', ...args]));
 
 test('model info prints the architecture, size, dtype, vocabulary, context, shape, EOS ids and chat template', () => {
-  const r = cli('info', '--model', FIXTURES['qwen2-f16-sharded']!);
+  const [r, j] = cli(['info', '--model', FIXTURES['qwen2-f16-sharded']!], ['info', '--model', FIXTURES.llama3!, '--json']) as [CommandResult, CommandResult];
   assert.equal(r.status, 0, r.stderr);
   for (const line of [
     /^architecture\s+Qwen2ForCausalLM \(model_type qwen2\)$/m,
@@ -22,7 +24,6 @@ test('model info prints the architecture, size, dtype, vocabulary, context, shap
     /^EOS ids\s+300, 298$/m,
     /^chat template\s+yes \(tokenizer_config\.json\)$/m,
   ]) assert.match(r.stdout, line);
-  const j = cli('info', '--model', FIXTURES.llama3!, '--json');
   assert.equal(j.status, 0, j.stderr);
   const info = JSON.parse(j.stdout) as Record<string, unknown>;
   assert.equal(info.architecture, 'LlamaForCausalLM');
@@ -42,43 +43,49 @@ test('model tokenize prints {"ids":[…]} identical to the references, plain and
   const tokRef = readJson<{ text: string; ids: number[] }[]>(join(SHARED_HF, 'tokenizer-reference.json'));
   const chatRef = readJson<{ messages: { content: string }[]; ids: number[] }[]>(join(SHARED_HF, 'chat-reference.json'));
   const t = tokRef[1]!;
-  const r = cli('tokenize', '--model', FIXTURES.qwen3!, '--text', t.text, '--json');
+  const [r, c, h] = cli(
+    ['tokenize', '--model', FIXTURES.qwen3!, '--text', t.text, '--json'],
+    ['tokenize', '--model', FIXTURES.qwen2!, '--text', chatRef[0]!.messages[0]!.content, '--chat', '--json'],
+    // Without --json the same line, plus the tokens on stderr.
+    ['tokenize', '--model', FIXTURES.qwen2!, '--text', 'hi there', '--chat', '--chat-template', 'plain'],
+  ) as [CommandResult, CommandResult, CommandResult];
   assert.equal(r.status, 0, r.stderr);
   assert.equal(r.stdout, JSON.stringify({ ids: t.ids }) + '\n');
   assert.equal(r.stderr, '');
-  const c = cli('tokenize', '--model', FIXTURES.qwen2!, '--text', chatRef[0]!.messages[0]!.content, '--chat', '--json');
   assert.equal(c.status, 0, c.stderr);
   assert.deepEqual(JSON.parse(c.stdout), { ids: chatRef[0]!.ids });
-  // Without --json the same line, plus the tokens on stderr.
-  const h = cli('tokenize', '--model', FIXTURES.qwen2!, '--text', 'hi there', '--chat', '--chat-template', 'plain');
   assert.equal(h.status, 0, h.stderr);
   const ids = (JSON.parse(h.stdout) as { ids: number[] }).ids;
   assert.match(h.stderr, new RegExp(`^${ids.length} tokens: "U" "s"`));
 });
 
 test('model errors: missing folder, unsupported model_type, no chat template, missing flags', () => {
-  const missing = cli('info', '--model', '/nonexistent/ckpt');
-  assert.equal(missing.status, 2);
-  assert.match(missing.stderr, /^rlbench: error: \/nonexistent\/ckpt: no such directory/);
-  assert.match(cli('info').stderr, /--model DIR is required/);
   const dir = copyFixture('llama');
   const cfg = readJson<Record<string, unknown>>(join(dir, 'config.json'));
   writeFileSync(join(dir, 'config.json'), JSON.stringify({ ...cfg, model_type: 'mistral' }));
-  const bad = cli('info', '--model', dir);
+  const [missing, noModel, bad] = cli(['info', '--model', '/nonexistent/ckpt'], ['info'], ['info', '--model', dir]) as [CommandResult, CommandResult, CommandResult];
+  assert.equal(missing.status, 2);
+  assert.match(missing.stderr, /^rlbench: error: \/nonexistent\/ckpt: no such directory/);
+  assert.match(noModel.stderr, /--model DIR is required/);
   assert.equal(bad.status, 2);
   assert.match(bad.stderr, /config\.json: model_type "mistral" is not supported; supported: llama, qwen2, qwen3/);
   writeFileSync(join(dir, 'config.json'), JSON.stringify(cfg));
   const tc = readJson<Record<string, unknown>>(join(dir, 'tokenizer_config.json'));
   delete tc.chat_template;
   writeFileSync(join(dir, 'tokenizer_config.json'), JSON.stringify(tc));
-  const noTpl = cli('tokenize', '--model', dir, '--text', 'x', '--chat');
+  const [noTpl, info, ok, noText, tplAlone] = cli(
+    ['tokenize', '--model', dir, '--text', 'x', '--chat'],
+    ['info', '--model', dir],
+    ['tokenize', '--model', dir, '--text', 'x', '--chat', '--chat-template', 'chatml', '--json'],
+    ['tokenize', '--model', dir],
+    ['tokenize', '--model', dir, '--text', 'x', '--chat-template', 'chatml'],
+  ) as [CommandResult, CommandResult, CommandResult, CommandResult, CommandResult];
   assert.equal(noTpl.status, 2);
   assert.match(noTpl.stderr, /has no chat template .*pass one with --chat-template FILE\|NAME/);
-  assert.match(cli('info', '--model', dir).stdout, /^chat template\s+no$/m);
-  const ok = cli('tokenize', '--model', dir, '--text', 'x', '--chat', '--chat-template', 'chatml', '--json');
+  assert.match(info.stdout, /^chat template\s+no$/m);
   assert.equal(ok.status, 0, ok.stderr);
   assert.deepEqual(JSON.parse(ok.stdout), { ids: [299, 117, 115, 101, 114, 10, 120, 300, 10, 299, 97, 115, 115, 105, 115, 116, 97, 110, 116, 10] });
-  assert.match(cli('tokenize', '--model', dir).stderr, /--text T is required/);
-  assert.match(cli('tokenize', '--model', dir, '--text', 'x', '--chat-template', 'chatml').stderr, /--chat-template applies only with --chat/);
+  assert.match(noText.stderr, /--text T is required/);
+  assert.match(tplAlone.stderr, /--chat-template applies only with --chat/);
   rmSync(dir, { recursive: true });
 });
