@@ -3,8 +3,8 @@
 // TS-side bookkeeping the graphs leave out: input validation, shifting tokens into
 // inputs/targets, positions and attention masks from left-padding offsets, the architecture's
 // constant tables, and the KV cache between decode steps.
-import { ort, createSession } from './session.ts';
-import { buildPolicyGraph, policyConstants, policyParamLayout, policyShape, validatePolicyConfig, architectureOf, MASKED, type GraphKind } from './policy-graph.ts';
+import { ort, createSession, collectGarbage } from './session.ts';
+import { buildPolicyGraph, gradOutputName, policyConstants, policyParamLayout, policyShape, validatePolicyConfig, architectureOf, MASKED, type GraphKind } from './policy-graph.ts';
 import type { SamplerMode } from './sampler.ts';
 import { serializeGraph } from './graph/serialize.ts';
 import { UsageError } from '../util/errors.ts';
@@ -27,6 +27,17 @@ export function defaultMaxBatchTokens(vocabSize: number): number {
   return Math.max(64, Math.min(DEFAULT_MAX_BATCH_TOKENS, Math.floor(2 ** 26 / vocabSize)));
 }
 
+/**
+ * From this many parameters on, the gradient graph runs without ORT's CPU arena. Measured on a
+ * Qwen2.5-0.5B shape, 128 tokens per call, 2 threads (contended machine): with the arena the
+ * peak over the weights was 5.0, 8.0, 8.0 GB on three calls and each took 56-118 s; without it
+ * 3.8 GB at the first call and 18-37 s. (The reference GPT's gradient runs 3-4x faster with it.)
+ */
+const LARGE_MODEL_PARAMS = 100_000_000;
+
+/** Runs that fetch at least this many float32 values (64 MiB) free the binding's copies at once. */
+const BIG_OUTPUT_VALUES = 2 ** 24;
+
 /** Raw logits are returned only for vocabularies up to this size (tests, debugging). */
 export const DEBUG_LOGITS_MAX_VOCAB = 4096;
 
@@ -40,7 +51,8 @@ const CACHE_CHUNK = 32;
  * one, and passing an old one again is an error.
  */
 class OrtKvCache implements KvCache {
-  consumed = false;
+  /** Extended by a later decode call (its buffers live on there), or released to the pool. */
+  consumed: false | 'extended' | 'released' = false;
   constructor(
     readonly length: number,
     readonly batch: number,
@@ -49,6 +61,65 @@ class OrtKvCache implements KvCache {
     /** keys then values per layer: [k0, v0, k1, v1, …] */
     readonly buffers: Float32Array[],
   ) {}
+}
+
+/**
+ * dst[d..d+n) = src[s..s+n). Short runs (a decode step's one column per row and head) are copied
+ * by a loop: subarray() allocates a view per call, which cost 13 ms per step for the reference
+ * policy's 16k runs of 32 values at batch 256.
+ */
+function copyBlock(dst: Float32Array, d: number, src: Float32Array, s: number, n: number): void {
+  if (n >= 4096) dst.set(src.subarray(s, s + n), d);
+  else for (let i = 0; i < n; i++) dst[d + i] = src[s + i]!;
+}
+
+/**
+ * Free KV-cache memory for reuse. Fresh memory is expensive: every page is faulted in on its
+ * first write (here touching 256 MiB took 0.9-1.0 s the first time, 2-7 ms the second), so
+ * memory of a grown or released cache serves the next cache that fits in it, zeroed. Holds at
+ * most two caches' worth (the largest seen), so a decode that grows needs at most its cache
+ * three times over, and a rollout that releases its cache reuses it for the next one.
+ */
+class BufferPool {
+  private free: ArrayBuffer[] = [];
+  private held = 0;
+  private limit = 0;
+
+  /** A zeroed view of `length` floats, from the smallest free buffer that holds it. */
+  take(length: number): Float32Array {
+    let best = -1;
+    this.free.forEach((b, i) => {
+      if (b.byteLength >= 4 * length && (best < 0 || b.byteLength < this.free[best]!.byteLength)) best = i;
+    });
+    if (best < 0) return new Float32Array(length);
+    const [b] = this.free.splice(best, 1);
+    this.held -= b!.byteLength;
+    return new Float32Array(b!, 0, length).fill(0);
+  }
+
+  /** A cache of `values` floats in all was just made: allow holding two of them. */
+  grow(values: number): void {
+    this.limit = Math.max(this.limit, 2 * 4 * values);
+  }
+
+  give(views: Float32Array[]): void {
+    for (const v of views) {
+      const b = v.buffer as ArrayBuffer;
+      if (this.free.includes(b) || this.held + b.byteLength > this.limit) continue;
+      this.free.push(b);
+      this.held += b.byteLength;
+    }
+  }
+
+  clear(): void {
+    this.free = [];
+    this.held = 0;
+  }
+}
+
+function checkLive(cache: OrtKvCache, where: string): void {
+  if (cache.consumed === 'extended') throw new UsageError(`${where}: this cache was already extended by a later decode call (caches are updated in place; pass the cache that call returned)`);
+  if (cache.consumed === 'released') throw new UsageError(`${where}: this cache was released (releaseCache) and its memory reused`);
 }
 
 function checkBatch(cfg: PolicyConfig, b: TokenBatch, where: string, minTime: number): Int32Array {
@@ -125,6 +196,7 @@ export class OrtPolicyEngine implements PolicyEngine {
   private readonly constantFeeds: Record<string, ort.Tensor>;
   private sessions = new Map<string, Promise<ort.InferenceSession>>();
   private released = false;
+  private readonly pool = new BufferPool();
 
   constructor(
     readonly config: PolicyConfig,
@@ -153,7 +225,7 @@ export class OrtPolicyEngine implements PolicyEngine {
     const key = kind === 'prefill' || kind === 'decode' ? `${kind}:${sampler}` : kind;
     let s = this.sessions.get(key);
     if (!s) {
-      s = createSession(serializeGraph(buildPolicyGraph(this.config, kind, 'float32', false, sampler).graph), this.opts);
+      s = createSession(serializeGraph(buildPolicyGraph(this.config, kind, 'float32', false, sampler).graph), { ...this.opts, cpuMemArena: this.opts.cpuMemArena ?? !(kind === 'grad' && this.paramCount >= LARGE_MODEL_PARAMS) });
       this.sessions.set(key, s);
     }
     return s;
@@ -227,19 +299,32 @@ export class OrtPolicyEngine implements PolicyEngine {
     for (let i = 0; i < w.length; i++) if (!Number.isFinite(w[i]!)) throw new UsageError(`${where}: weights[${i}] is ${w[i]}`);
     const pf = this.paramFeeds(params, where);
     const sess = await this.session('grad');
-    let grad: Float32Array | null = null;
+    // ORT writes each parameter's gradient straight into its view of `grad` (preallocated
+    // fetches); later row chunks go to a scratch buffer that is added in (the objective is a sum
+    // over rows, so chunk gradients add up exactly, and activation memory stays bounded).
+    // Free what earlier calls left behind (a dropped gradient, the binding's copies) first.
+    if (this.paramCount >= BIG_OUTPUT_VALUES) collectGarbage();
+    const grad = new Float32Array(this.paramCount);
+    let scratch: Float32Array | null = null;
     let value = 0;
-    // Rows in chunks of at most maxBatchTokens: the objective is a sum over rows, so chunk
-    // gradients add up exactly, and activation memory stays bounded for any batch.
     for (let r0 = 0; r0 < batch.batch; r0 += rowsPerRun) {
       const r1 = Math.min(batch.batch, r0 + rowsPerRun);
-      const out = await sess.run({ ...pf, ...this.teacherFeeds(batch, offsets, r0, r1, temperature), weights: new ort.Tensor('float32', w.subarray(r0 * T, r1 * T), [r1 - r0, T]) });
-      const g = out.grad!.data as Float32Array;
-      if (grad === null) grad = g;
-      else for (let i = 0; i < g.length; i++) grad[i]! += g[i]!;
-      value += Number(out.value!.data[0]);
+      const into = r0 === 0 ? grad : (scratch ??= new Float32Array(this.paramCount));
+      const feeds = { ...pf, ...this.teacherFeeds(batch, offsets, r0, r1, temperature), weights: new ort.Tensor('float32', w.subarray(r0 * T, r1 * T), [r1 - r0, T]) };
+      value += await this.runGrad(sess, feeds, into);
+      if (into !== grad) for (let i = 0; i < grad.length; i++) grad[i]! += into[i]!;
     }
-    return { grad: grad!, value };
+    return { grad, value };
+  }
+
+  /** One gradient run into `into` (laid out like params); returns the chunk's value. */
+  private async runGrad(sess: ort.InferenceSession, feeds: Record<string, ort.Tensor>, into: Float32Array): Promise<number> {
+    const fetches: Record<string, ort.Tensor | null> = { value: null };
+    for (const s of this.params) fetches[gradOutputName(s.name)] = new ort.Tensor('float32', into.subarray(s.offset, s.offset + s.size), s.shape);
+    const value = Number((await sess.run(feeds, fetches)).value!.data[0]);
+    // The binding also returned a copy of every gradient (dead now): free it before the next run.
+    if (this.paramCount >= BIG_OUTPUT_VALUES) collectGarbage();
+    return value;
   }
 
   async decode(params: Float32Array, cache: KvCache | null, batch: TokenBatch, sampling: Sampling, opts: DecodeOptions = {}): Promise<DecodeResult> {
@@ -248,7 +333,9 @@ export class OrtPolicyEngine implements PolicyEngine {
     if (opts.logits && this.config.vocabSize > DEBUG_LOGITS_MAX_VOCAB) {
       throw new UsageError(`${where}: raw logits are only returned for vocabularies up to ${DEBUG_LOGITS_MAX_VOCAB} (this one has ${this.config.vocabSize}); production paths never move [batch, vocab] into JavaScript`);
     }
-    return cache === null ? this.prefill(params, batch, plan, !!opts.logits) : this.step(params, cache, batch, plan, !!opts.logits);
+    const reserve = opts.reserve ?? 0;
+    if (!(Number.isInteger(reserve) && reserve >= 0)) throw new UsageError(`${where}: reserve must be a whole number of columns >= 0, got ${opts.reserve}`);
+    return cache === null ? this.prefill(params, batch, plan, !!opts.logits, reserve) : this.step(params, cache, batch, plan, !!opts.logits);
   }
 
   /** The outputs a decode call fetches (ORT copies only these into JS). */
@@ -278,19 +365,19 @@ export class OrtPolicyEngine implements PolicyEngine {
       for (const [j, kv] of [[0, 'k'], [1, 'v']] as const) {
         const src = out[`${kv}${l}`]!.data as Float32Array;
         const dst = buffers[2 * l + j]!;
-        for (let bh = 0; bh < rows * H; bh++) dst.set(src.subarray(bh * Tn * dh, (bh + 1) * Tn * dh), ((row0 * H + bh) * capacity + at) * dh);
+        for (let bh = 0; bh < rows * H; bh++) copyBlock(dst, ((row0 * H + bh) * capacity + at) * dh, src, bh * Tn * dh, Tn * dh);
       }
     }
   }
 
   /** The prompt pass: rows in chunks of at most maxBatchTokens (rows are independent), filling a fresh cache. */
-  private async prefill(params: Float32Array, batch: TokenBatch, plan: ReturnType<typeof samplingPlan>, withLogits: boolean): Promise<DecodeResult> {
+  private async prefill(params: Float32Array, batch: TokenBatch, plan: ReturnType<typeof samplingPlan>, withLogits: boolean, reserve: number): Promise<DecodeResult> {
     const where = 'decode';
     const { nLayers: L, kvHeads: H, headDim: dh, vocabSize: V } = this.shape;
     const B = batch.batch, Tn = batch.time;
     const offsets = checkBatch(this.config, batch, where, 1);
-    const capacity = Math.ceil((Tn + 1) / CACHE_CHUNK) * CACHE_CHUNK;
-    const buffers = Array.from({ length: 2 * L }, () => new Float32Array(B * H * capacity * dh));
+    const capacity = Math.ceil((Tn + Math.max(1, reserve)) / CACHE_CHUNK) * CACHE_CHUNK;
+    const buffers = this.cacheBuffers(B * H * capacity * dh);
     const tokens = new Int32Array(B), logp = new Float32Array(B);
     const logits = withLogits ? new Float32Array(B * V) : undefined;
     const pf = this.paramFeeds(params, where);
@@ -322,7 +409,7 @@ export class OrtPolicyEngine implements PolicyEngine {
     const { nLayers: L, kvHeads: H, headDim: dh } = this.shape;
     const B = batch.batch, Tn = batch.time;
     if (!(cache instanceof OrtKvCache)) throw new UsageError(`${where}: cache was not made by this engine`);
-    if (cache.consumed) throw new UsageError(`${where}: this cache was already extended by a later decode call (caches are updated in place; pass the cache that call returned)`);
+    checkLive(cache, where);
     if (cache.batch !== B) throw new UsageError(`${where}: batch ${B} differs from the cache's ${cache.batch}`);
     checkBatch(this.config, { ...batch, offsets: undefined }, where, 1);
     const { offsets, length: past } = cache;
@@ -350,15 +437,17 @@ export class OrtPolicyEngine implements PolicyEngine {
       feeds[`cache_v${l}`] = new ort.Tensor('float32', buffers[2 * l + 1]!, [B, H, capacity, dh]);
     }
     const out = await (await this.session('decode', plan.mode)).run(feeds, this.fetches(withLogits));
-    cache.consumed = true;
+    cache.consumed = 'extended';
     if (past + Tn > capacity) {
       // Grow: copy each (row, head) block of `past` columns into larger buffers, once per chunk.
       const bigger = Math.ceil((past + Tn) / CACHE_CHUNK) * CACHE_CHUNK;
-      buffers = buffers.map((old) => {
-        const nb = new Float32Array(B * H * bigger * dh);
-        for (let bh = 0; bh < B * H; bh++) nb.set(old.subarray(bh * capacity * dh, (bh * capacity + past) * dh), bh * bigger * dh);
+      const olds = buffers;
+      buffers = this.cacheBuffers(B * H * bigger * dh).map((nb, i) => {
+        const old = olds[i]!;
+        for (let bh = 0; bh < B * H; bh++) copyBlock(nb, bh * bigger * dh, old, bh * capacity * dh, past * dh);
         return nb;
       });
+      this.pool.give(olds); // consumed: nothing can read them any more
       capacity = bigger;
     }
     this.writeColumns(buffers, out, 0, B, Tn, past, capacity);
@@ -367,7 +456,45 @@ export class OrtPolicyEngine implements PolicyEngine {
     return result;
   }
 
+  selectCacheRows(cache: KvCache, rows: ArrayLike<number>): KvCache {
+    const where = 'selectCacheRows';
+    if (!(cache instanceof OrtKvCache)) throw new UsageError(`${where}: cache was not made by this engine`);
+    checkLive(cache, where);
+    const n = rows.length;
+    if (n < 1) throw new UsageError(`${where}: rows must not be empty`);
+    for (let i = 0; i < n; i++) {
+      const r = rows[i]!;
+      if (!(Number.isInteger(r) && r >= 0 && r < cache.batch)) throw new UsageError(`${where}: rows[${i}] = ${r} is not a row of this cache (batch ${cache.batch})`);
+    }
+    const { kvHeads: H, headDim: dh } = this.shape;
+    const { capacity, length } = cache;
+    const block = H * capacity * dh; // one row of one layer's keys or values
+    const used = (H - 1) * capacity * dh + length * dh; // up to the last valid column of the last head
+    const fresh = this.cacheBuffers(n * block);
+    const buffers = cache.buffers.map((src, j) => {
+      const dst = fresh[j]!;
+      for (let i = 0; i < n; i++) copyBlock(dst, i * block, src, rows[i]! * block, used);
+      return dst;
+    });
+    const offsets = Int32Array.from({ length: n }, (_, i) => cache.offsets[rows[i]!]!);
+    return new OrtKvCache(length, n, capacity, offsets, buffers);
+  }
+
+  releaseCache(cache: KvCache): void {
+    if (!(cache instanceof OrtKvCache)) throw new UsageError('releaseCache: cache was not made by this engine');
+    if (cache.consumed) return; // released already, or its buffers live on in the cache that extended it
+    cache.consumed = 'released';
+    this.pool.give(cache.buffers);
+  }
+
+  /** Keys and values for every layer, each `values` long: from the pool where it has them. */
+  private cacheBuffers(values: number): Float32Array[] {
+    this.pool.grow(2 * this.shape.nLayers * values);
+    return Array.from({ length: 2 * this.shape.nLayers }, () => this.pool.take(values));
+  }
+
   async release(): Promise<void> {
+    this.pool.clear();
     this.released = true;
     const all = [...this.sessions.values()];
     this.sessions.clear();

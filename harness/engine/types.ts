@@ -88,6 +88,12 @@ export interface EngineOptions {
   maxBatchTokens?: number;
   /** Let idle ORT threads spin (faster on a dedicated machine, worse on a shared one; default false). */
   spinThreads?: boolean;
+  /**
+   * ORT's CPU memory arena, which keeps the memory of one run for the next (fresh pages are
+   * slow to fault in). Default: on, except for the gradient graph of models of 100M+
+   * parameters, where it held gigabytes more and ran slower (measured at 0.5B).
+   */
+  cpuMemArena?: boolean;
 }
 
 /** One named parameter tensor inside the flat parameter buffer. */
@@ -166,6 +172,12 @@ export interface DecodeResult {
 export interface DecodeOptions {
   /** Also return the raw logits (refused above a small vocabulary: they never cross into JS in production). */
   logits?: boolean;
+  /**
+   * Prefill only: room for this many more columns in the new cache (e.g. the response token
+   * limit), so it never grows; without it the cache grows 32 columns at a time, copying itself.
+   * Attention reads every reserved column (masked), so reserve what will be used.
+   */
+  reserve?: number;
 }
 
 export interface PolicyEngine {
@@ -192,6 +204,16 @@ export interface PolicyEngine {
    * (logits never cross into JavaScript). Returns the tokens, their log-probs and the grown cache.
    */
   decode(params: Float32Array, cache: KvCache | null, batch: TokenBatch, sampling: Sampling, opts?: DecodeOptions): Promise<DecodeResult>;
+  /**
+   * A new cache whose row i is row rows[i] of `cache` (repeats allowed; `cache` stays usable):
+   * the samples of one prompt can share its prefill, and finished rows can be dropped.
+   */
+  selectCacheRows(cache: KvCache, rows: ArrayLike<number>): KvCache;
+  /**
+   * Says a cache will not be used again, so its memory can serve the next decode (fresh memory
+   * costs a page fault per 4 KiB on first write). Using it afterwards is an error.
+   */
+  releaseCache(cache: KvCache): void;
   /** Frees the ONNX Runtime sessions. */
   release(): Promise<void>;
 }
