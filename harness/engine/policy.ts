@@ -3,12 +3,13 @@
 // TS-side bookkeeping the graphs leave out: input validation, shifting tokens into
 // inputs/targets, positions and attention masks from left-padding offsets, the architecture's
 // constant tables, and the KV cache between decode steps.
-import { ort, createSession, collectGarbage } from './session.ts';
+import { ort, createSession, collectGarbage, defaultProvider } from './session.ts';
+import { Graph } from './graph/builder.ts';
 import { buildPolicyGraph, gradOutputName, policyConstants, policyParamLayout, policyShape, validatePolicyConfig, architectureOf, MASKED, type GraphKind } from './policy-graph.ts';
 import type { SamplerMode } from './sampler.ts';
 import { serializeGraph } from './graph/serialize.ts';
 import { UsageError } from '../util/errors.ts';
-import type { DecodeOptions, DecodeResult, EngineOptions, KvCache, LogprobOptions, ParamSpec, PolicyConfig, PolicyEngine, PolicyShape, Sampling, TokenBatch } from './types.ts';
+import type { DecodeOptions, DecodeResult, EngineOptions, ExecutionProvider, KvCache, LogprobOptions, ParamSpec, PolicyConfig, PolicyEngine, PolicyShape, Sampling, TokenBatch } from './types.ts';
 
 /**
  * Default cap on tokens per teacher-forced session.run. Measured on the reference policy
@@ -25,6 +26,22 @@ export const DEFAULT_MAX_BATCH_TOKENS = 2048;
  */
 export function defaultMaxBatchTokens(vocabSize: number): number {
   return Math.max(64, Math.min(DEFAULT_MAX_BATCH_TOKENS, Math.floor(2 ** 26 / vocabSize)));
+}
+
+/** Weight sets kept on a GPU at once (a decode's, a scoring call's, one more). */
+const RESIDENT_SETS = 3;
+
+/** One upload of the weights (and constant tables) to GPU memory. */
+interface DeviceWeights {
+  /** The buffer they were uploaded from (a decode step with another buffer uploads again). */
+  params: Float32Array;
+  feeds: Record<string, ort.Tensor>;
+  alive: boolean;
+}
+
+function disposeWeights(w: DeviceWeights): void {
+  w.alive = false;
+  for (const t of Object.values(w.feeds)) t.dispose();
 }
 
 /**
@@ -60,6 +77,8 @@ class OrtKvCache implements KvCache {
     readonly offsets: Int32Array,
     /** keys then values per layer: [k0, v0, k1, v1, …] */
     readonly buffers: Float32Array[],
+    /** WebGPU: the weights its prefill uploaded, which its decode steps reuse. */
+    readonly device: DeviceWeights | null = null,
   ) {}
 }
 
@@ -197,12 +216,18 @@ export class OrtPolicyEngine implements PolicyEngine {
   private sessions = new Map<string, Promise<ort.InferenceSession>>();
   private released = false;
   private readonly pool = new BufferPool();
+  private readonly provider: ExecutionProvider;
+  /** WebGPU: weight sets resident on the device, newest last (at most RESIDENT_SETS). */
+  private resident: DeviceWeights[] = [];
+  /** What crossed from host to device memory (GPU providers; all zero on the CPU). */
+  readonly transfers = { weightUploads: 0, weightBytes: 0, inputBytes: 0 };
 
   constructor(
     readonly config: PolicyConfig,
     private readonly opts: EngineOptions = {},
   ) {
     validatePolicyConfig(config);
+    this.provider = opts.provider ?? defaultProvider();
     const mbt = opts.maxBatchTokens;
     if (mbt !== undefined && !(Number.isInteger(mbt) && mbt >= 1)) throw new UsageError(`engine: maxBatchTokens must be a positive integer, got ${mbt}`);
     this.maxBatchTokens = mbt ?? defaultMaxBatchTokens(config.vocabSize);
@@ -240,6 +265,43 @@ export class OrtPolicyEngine implements PolicyEngine {
     return feeds;
   }
 
+  /**
+   * The weights for one computation (a log-prob or gradient call, a prefill and its decode
+   * steps). On the CPU they are views of `params`. On WebGPU a host tensor would be copied to
+   * the device at every session.run, so the weights are uploaded once (an identity graph whose
+   * outputs stay in GPU buffers) and those buffers are fed to every run of the computation.
+   * (onnxruntime-node can hold device tensors only for WebGPU; on CUDA the weights are copied
+   * each run.)
+   */
+  private async weights(params: Float32Array, where: string, reuse: DeviceWeights | null = null): Promise<{ feeds: Record<string, ort.Tensor>; device: DeviceWeights | null }> {
+    const host = this.paramFeeds(params, where);
+    if (this.provider !== 'webgpu') return { feeds: host, device: null };
+    if (reuse && reuse.alive && reuse.params === params) return { feeds: reuse.feeds, device: reuse };
+    if (!this.uploader) {
+      const g = new Graph('upload');
+      for (const name of Object.keys(host)) {
+        const t = host[name]!;
+        g.output(g.input(name, 'float32', t.dims as number[]), `dev:${name}`);
+      }
+      this.uploader = createSession(serializeGraph(g), this.opts, { preferredOutputLocation: 'gpu-buffer' });
+    }
+    const out = await (await this.uploader).run(host);
+    const feeds = Object.fromEntries(Object.keys(host).map((name) => [name, out[`dev:${name}`] as ort.Tensor]));
+    const device: DeviceWeights = { params, feeds, alive: true };
+    this.transfers.weightUploads++;
+    this.transfers.weightBytes += Object.values(host).reduce((n, t) => n + (t.data as Float32Array).byteLength, 0);
+    this.resident.push(device);
+    while (this.resident.length > RESIDENT_SETS) disposeWeights(this.resident.shift()!);
+    return { feeds, device };
+  }
+  private uploader: Promise<ort.InferenceSession> | null = null;
+
+  /** Counts the host inputs a GPU run copies to the device (all but resident weights). */
+  private countInputs(feeds: Record<string, ort.Tensor>): void {
+    if (this.provider === 'cpu') return;
+    for (const t of Object.values(feeds)) if (t.location === 'cpu') this.transfers.inputBytes += (t.data as ArrayBufferView).byteLength;
+  }
+
   /** Validates a teacher-forced batch; returns its offsets and the rows per session.run. */
   private teacherPlan(b: TokenBatch, where: string): { offsets: Int32Array; T: number; rowsPerRun: number } {
     const offsets = checkBatch(this.config, b, where, 2);
@@ -271,13 +333,15 @@ export class OrtPolicyEngine implements PolicyEngine {
     const where = 'logprobs';
     const { offsets, T, rowsPerRun } = this.teacherPlan(batch, where);
     const temperature = checkTemperature(opts.temperature, where);
-    const pf = this.paramFeeds(params, where);
+    const { feeds: pf } = await this.weights(params, where);
     const sess = await this.session('logprobs');
     const logp = new Float32Array(batch.batch * T);
     const entropy = new Float32Array(batch.batch * T);
     for (let r0 = 0; r0 < batch.batch; r0 += rowsPerRun) {
       const r1 = Math.min(batch.batch, r0 + rowsPerRun);
-      const out = await sess.run({ ...pf, ...this.teacherFeeds(batch, offsets, r0, r1, temperature) });
+      const feeds = { ...pf, ...this.teacherFeeds(batch, offsets, r0, r1, temperature) };
+      this.countInputs(feeds);
+      const out = await sess.run(feeds);
       logp.set(out.logp!.data as Float32Array, r0 * T);
       entropy.set(out.entropy!.data as Float32Array, r0 * T);
     }
@@ -297,7 +361,7 @@ export class OrtPolicyEngine implements PolicyEngine {
     const w = Float32Array.from(weights);
     for (let r = 0; r < batch.batch; r++) w.fill(0, r * T, r * T + offsets[r]!);
     for (let i = 0; i < w.length; i++) if (!Number.isFinite(w[i]!)) throw new UsageError(`${where}: weights[${i}] is ${w[i]}`);
-    const pf = this.paramFeeds(params, where);
+    const { feeds: pf } = await this.weights(params, where);
     const sess = await this.session('grad');
     // ORT writes each parameter's gradient straight into its view of `grad` (preallocated
     // fetches); later row chunks go to a scratch buffer that is added in (the objective is a sum
@@ -321,6 +385,7 @@ export class OrtPolicyEngine implements PolicyEngine {
   private async runGrad(sess: ort.InferenceSession, feeds: Record<string, ort.Tensor>, into: Float32Array): Promise<number> {
     const fetches: Record<string, ort.Tensor | null> = { value: null };
     for (const s of this.params) fetches[gradOutputName(s.name)] = new ort.Tensor('float32', into.subarray(s.offset, s.offset + s.size), s.shape);
+    this.countInputs(feeds);
     const value = Number((await sess.run(feeds, fetches)).value!.data[0]);
     // The binding also returned a copy of every gradient (dead now): free it before the next run.
     if (this.paramCount >= BIG_OUTPUT_VALUES) collectGarbage();
@@ -380,7 +445,7 @@ export class OrtPolicyEngine implements PolicyEngine {
     const buffers = this.cacheBuffers(B * H * capacity * dh);
     const tokens = new Int32Array(B), logp = new Float32Array(B);
     const logits = withLogits ? new Float32Array(B * V) : undefined;
-    const pf = this.paramFeeds(params, where);
+    const { feeds: pf, device } = await this.weights(params, where);
     const sess = await this.session('prefill', plan.mode);
     const fetches = this.fetches(withLogits);
     const rowsPerRun = Math.max(1, Math.floor(this.maxPrefillTokens / Tn));
@@ -394,13 +459,14 @@ export class OrtPolicyEngine implements PolicyEngine {
         pos: new ort.Tensor('int32', pos, [n, Tn]),
         mask: new ort.Tensor('float32', mask, [n, 1, Tn, Tn]),
       };
+      this.countInputs(feeds);
       const out = await sess.run(feeds, fetches);
       tokens.set(out.token!.data as Int32Array, r0);
       logp.set(out.logp!.data as Float32Array, r0);
       logits?.set(out.logits!.data as Float32Array, r0 * V);
       this.writeColumns(buffers, out, r0, n, Tn, 0, capacity);
     }
-    return { tokens, logp, cache: new OrtKvCache(Tn, B, capacity, Int32Array.from(offsets), buffers), ...(logits ? { logits } : {}) };
+    return { tokens, logp, cache: new OrtKvCache(Tn, B, capacity, Int32Array.from(offsets), buffers, device), ...(logits ? { logits } : {}) };
   }
 
   /** Feeds new columns after the cached ones; the cache is read in place and extended. */
@@ -423,8 +489,9 @@ export class OrtPolicyEngine implements PolicyEngine {
       mask.set(full.subarray(r * keys + past, (r + 1) * keys), r * Tn);
       maskPast.set(full.subarray(r * keys, r * keys + past), r * capacity);
     }
+    const w = await this.weights(params, where, cache.device);
     const feeds: Record<string, ort.Tensor> = {
-      ...this.paramFeeds(params, where),
+      ...w.feeds,
       ...this.samplerFeeds(plan, 0, B),
       ids: new ort.Tensor('int32', batch.tokens, [B, Tn]),
       pos: new ort.Tensor('int32', pos, [B, Tn]),
@@ -436,6 +503,7 @@ export class OrtPolicyEngine implements PolicyEngine {
       feeds[`cache_k${l}`] = new ort.Tensor('float32', buffers[2 * l]!, [B, H, capacity, dh]);
       feeds[`cache_v${l}`] = new ort.Tensor('float32', buffers[2 * l + 1]!, [B, H, capacity, dh]);
     }
+    this.countInputs(feeds);
     const out = await (await this.session('decode', plan.mode)).run(feeds, this.fetches(withLogits));
     cache.consumed = 'extended';
     if (past + Tn > capacity) {
@@ -451,7 +519,7 @@ export class OrtPolicyEngine implements PolicyEngine {
       capacity = bigger;
     }
     this.writeColumns(buffers, out, 0, B, Tn, past, capacity);
-    const result: DecodeResult = { tokens: out.token!.data as Int32Array, logp: out.logp!.data as Float32Array, cache: new OrtKvCache(past + Tn, B, capacity, offsets, buffers) };
+    const result: DecodeResult = { tokens: out.token!.data as Int32Array, logp: out.logp!.data as Float32Array, cache: new OrtKvCache(past + Tn, B, capacity, offsets, buffers, w.device) };
     if (withLogits) result.logits = out.logits!.data as Float32Array;
     return result;
   }
@@ -477,7 +545,7 @@ export class OrtPolicyEngine implements PolicyEngine {
       return dst;
     });
     const offsets = Int32Array.from({ length: n }, (_, i) => cache.offsets[rows[i]!]!);
-    return new OrtKvCache(length, n, capacity, offsets, buffers);
+    return new OrtKvCache(length, n, capacity, offsets, buffers, cache.device);
   }
 
   releaseCache(cache: KvCache): void {
@@ -495,6 +563,10 @@ export class OrtPolicyEngine implements PolicyEngine {
 
   async release(): Promise<void> {
     this.pool.clear();
+    for (const w of this.resident) disposeWeights(w);
+    this.resident = [];
+    if (this.uploader) await (await this.uploader).release();
+    this.uploader = null;
     this.released = true;
     const all = [...this.sessions.values()];
     this.sessions.clear();

@@ -278,3 +278,20 @@ test('batches split by maxBatchTokens give the same log-probs, summed gradients 
   await small.release();
   await assert.rejects(createPolicyEngine(cfg, { maxBatchTokens: 0 }), /maxBatchTokens must be a positive integer, got 0/);
 });
+
+test('RLBENCH_PROVIDER sets the default provider (how the suite is run on a GPU); a bad value is refused', async () => {
+  const { defaultProvider, sessionOptions } = await import('../../harness/engine/session.ts');
+  const saved = process.env.RLBENCH_PROVIDER;
+  try {
+    delete process.env.RLBENCH_PROVIDER;
+    assert.equal(defaultProvider(), 'cpu');
+    process.env.RLBENCH_PROVIDER = 'webgpu';
+    assert.deepEqual(sessionOptions({}).executionProviders, ['webgpu', 'cpu']);
+    assert.deepEqual(sessionOptions({ provider: 'cpu' }).executionProviders, ['cpu']);
+    process.env.RLBENCH_PROVIDER = 'tpu';
+    assert.throws(() => defaultProvider(), (e: unknown) => e instanceof UsageError && /RLBENCH_PROVIDER='tpu' is not an execution provider/.test(e.message));
+  } finally {
+    if (saved === undefined) delete process.env.RLBENCH_PROVIDER;
+    else process.env.RLBENCH_PROVIDER = saved;
+  }
+});
