@@ -76,8 +76,16 @@ const V = cfg.vocabSize;
 
 interface Sample {
   seconds: number;
+  cpuSeconds: number;
   peakRssMiB: number;
+  /** Decode, GPU providers: host-to-device bytes per timed step (weights; other inputs). */
+  stepWeightBytes?: number;
+  stepInputBytes?: number;
 }
+
+type Transfers = { weightUploads: number; weightBytes: number; inputBytes: number };
+/** The engine's host-to-device counters (OrtPolicyEngine.transfers; zero on the CPU). */
+const transfersOf = (e: PolicyEngine) => (e as unknown as { transfers: Transfers }).transfers;
 interface Item {
   name: string;
   tokens: number;
@@ -85,6 +93,8 @@ interface Item {
   peer: Record<string, unknown>;
   /** Decode: the KV cache bytes at the end (for the memory target). */
   kvBytes?: number;
+  /** Decode: the timed steps. */
+  steps?: number;
 }
 
 const rng = new Rng(7);
@@ -93,24 +103,28 @@ const randomTokens = (n: number) => Int32Array.from({ length: n }, () => rng.int
 function decodeItem(B: number): Item {
   return {
     name: `decode, batch ${B}, ${context}-token context, ${steps} steps`,
-      tokens: B * steps,
-      kvBytes: 2 * cfg.nLayers * B * cfg.nKvHeads * (context + steps) * cfg.headDim * 4,
-      ours: async (e, p) => {
-        // The context is prefilled once (not timed) and repeated to the batch.
-        const pre = await e.decode(p, null, { tokens: randomTokens(context), batch: 1, time: context }, { temperature: 0 });
-        let cache: KvCache = e.selectCacheRows(pre.cache, new Int32Array(B));
-        let tokens: Int32Array = new Int32Array(B).fill(pre.tokens[0]!);
-        const m = await measure(async () => {
-          for (let s = 0; s < steps; s++) {
-            const r = await e.decode(p, cache, { tokens, batch: B, time: 1 }, { temperature: 0 });
-            cache = r.cache;
-            tokens = r.tokens;
-          }
-        });
-        return m;
-      },
-      peer: { cmd: 'decode', batch: B, context, steps },
-    };
+    tokens: B * steps,
+    kvBytes: 2 * cfg.nLayers * B * cfg.nKvHeads * (context + steps) * cfg.headDim * 4,
+    steps,
+    ours: async (e, p) => {
+      // The context is prefilled once (not timed) and repeated to the batch.
+      const pre = await e.decode(p, null, { tokens: randomTokens(context), batch: 1, time: context }, { temperature: 0 });
+      let cache: KvCache = e.selectCacheRows(pre.cache, new Int32Array(B));
+      e.releaseCache(pre.cache);
+      let tokens: Int32Array = new Int32Array(B).fill(pre.tokens[0]!);
+      const t = transfersOf(e), before = { ...t };
+      const m = await measure(async () => {
+        for (let s = 0; s < steps; s++) {
+          const r = await e.decode(p, cache, { tokens, batch: B, time: 1 }, { temperature: 0 });
+          cache = r.cache;
+          tokens = r.tokens;
+        }
+      });
+      e.releaseCache(cache);
+      return { ...m, stepWeightBytes: (t.weightBytes - before.weightBytes) / steps, stepInputBytes: (t.inputBytes - before.inputBytes) / steps };
+    },
+    peer: { cmd: 'decode', batch: B, context, steps },
+  };
 }
 
 const items: Item[] = [
@@ -155,6 +169,9 @@ log(`  ${engine.paramCount.toLocaleString('en-US')} parameters (${(weightBytes /
 // with the peer's.
 const ours: Sample[][] = items.map(() => []);
 const theirs: (Sample | null)[][] = items.map(() => []);
+// Host-to-device traffic of our last round of each item (zero on the CPU provider).
+const transfers = transfersOf(engine);
+const moved: (typeof transfers)[] = items.map(() => ({ weightUploads: 0, weightBytes: 0, inputBytes: 0 }));
 for (const [i, it] of items.entries()) {
   await it.ours(engine, params);
   if (peer) await peer.call({ ...it.peer, ...(it.peer.steps ? { steps: 1 } : {}) });
@@ -162,11 +179,13 @@ for (const [i, it] of items.entries()) {
     const runPeer = async () => {
       if (!peer) return theirs[i]!.push(null);
       const a = await peer.call(it.peer);
-      theirs[i]!.push(a.error || a.seconds === undefined ? null : { seconds: a.seconds, peakRssMiB: a.peakRssMiB ?? NaN });
+      theirs[i]!.push(a.error || a.seconds === undefined ? null : { seconds: a.seconds, cpuSeconds: a.cpuSeconds ?? NaN, peakRssMiB: a.peakRssMiB ?? NaN });
       if (a.error) log(`  peer ${it.name}: ${a.error}`);
-    };
+  };
     if (r % 2 === 1) await runPeer();
+    const before = { ...transfers };
     ours[i]!.push(await it.ours(engine, params));
+    moved[i] = { weightUploads: transfers.weightUploads - before.weightUploads, weightBytes: transfers.weightBytes - before.weightBytes, inputBytes: transfers.inputBytes - before.inputBytes };
     if (r % 2 === 0) await runPeer();
     const o = ours[i]![r]!, p = theirs[i]![r];
     log(`  round ${r + 1}/${rounds} ${it.name}: ours ${o.seconds.toFixed(2)} s${p ? `, PyTorch ${p.seconds.toFixed(2)} s` : ''}`);
@@ -178,6 +197,7 @@ if (peer) await peer.close();
 const results = items.map((it, i) => {
   const o = ours[i]!, p = theirs[i]!.filter((x): x is Sample => x !== null);
   const ratios = o.map((s, r) => (theirs[i]![r] ? theirs[i]![r]!.seconds / s.seconds : NaN)).filter(Number.isFinite);
+  const cpuRatios = o.map((s, r) => (theirs[i]![r] ? theirs[i]![r]!.cpuSeconds / s.cpuSeconds : NaN)).filter(Number.isFinite);
   const oursPeak = Math.max(...o.map((s) => s.peakRssMiB));
   const memoryBound = it.kvBytes !== undefined ? (2 * weightBytes + it.kvBytes) / 2 ** 20 : undefined;
   return {
@@ -186,7 +206,9 @@ const results = items.map((it, i) => {
     ours: { seconds: summary(o.map((s) => s.seconds)), tokensPerSecond: it.tokens / summary(o.map((s) => s.seconds)).median, peakRssMiB: oursPeak },
     pytorch: p.length ? { seconds: summary(p.map((s) => s.seconds)), tokensPerSecond: it.tokens / summary(p.map((s) => s.seconds)).median, peakRssMiB: Math.max(...p.map((s) => s.peakRssMiB)) } : null,
     ratio: ratios.length ? summary(ratios) : null,
+    cpuRatio: cpuRatios.length ? summary(cpuRatios) : null,
     ...(memoryBound !== undefined ? { memoryTargetMiB: memoryBound, meetsMemoryTarget: oursPeak <= memoryBound } : {}),
+    hostToDevice: provider === 'cpu' ? null : { ...moved[i]!, ...(it.steps ? { weightBytesPerStep: o[o.length - 1]!.stepWeightBytes!, inputBytesPerStep: o[o.length - 1]!.stepInputBytes! } : {}) },
   };
 });
 const result = {
@@ -203,13 +225,20 @@ if (json) process.stdout.write(JSON.stringify(result, null, 2) + '\n');
 else {
   const f = (x: number, d = 1) => x.toLocaleString('en-US', { minimumFractionDigits: d, maximumFractionDigits: d });
   const range = (s: { median: number; min: number; max: number }, d = 2) => `${f(s.median, d)} (${f(s.min, d)}–${f(s.max, d)})`;
-  process.stdout.write('| item | ours: s (range), tok/s | PyTorch: s (range), tok/s | ours/PyTorch (range) | peak RSS ours / PyTorch |\n|---|---|---|---|---|\n');
+  process.stdout.write('| item | ours: s (range), tok/s | PyTorch: s (range), tok/s | ours/PyTorch (range) | same, CPU time | peak RSS ours / PyTorch |\n|---|---|---|---|---|---|\n');
   for (const r of results) {
     const o = `${range(r.ours.seconds)}, ${f(r.ours.tokensPerSecond)}`;
     const p = r.pytorch ? `${range(r.pytorch.seconds)}, ${f(r.pytorch.tokensPerSecond)}` : 'n/a';
     const ratio = r.ratio ? `**${f(r.ratio.median, 2)}×** (${f(r.ratio.min, 2)}–${f(r.ratio.max, 2)})` : 'n/a';
     const mem = `${f(r.ours.peakRssMiB, 0)} / ${r.pytorch ? f(r.pytorch.peakRssMiB, 0) : 'n/a'} MiB${'memoryTargetMiB' in r ? ` (target ≤ ${f(r.memoryTargetMiB!, 0)}: ${r.meetsMemoryTarget ? 'met' : 'NOT met'})` : ''}`;
-    process.stdout.write(`| ${r.item} | ${o} | ${p} | ${ratio} | ${mem} |\n`);
+    const cpuRatio = r.cpuRatio ? `${f(r.cpuRatio.median, 2)}× (${f(r.cpuRatio.min, 2)}–${f(r.cpuRatio.max, 2)})` : 'n/a';
+    process.stdout.write(`| ${r.item} | ${o} | ${p} | ${ratio} | ${cpuRatio} | ${mem} |\n`);
+  }
+  for (const r of results) {
+    const h = r.hostToDevice;
+    if (!h) continue;
+    const mib = (b: number) => f(b / 2 ** 20, 1);
+    process.stdout.write(`host → device, ${r.item} (last round, untimed prefill included): ${h.weightUploads} weight upload(s), ${mib(h.weightBytes)} MiB of weights, ${mib(h.inputBytes)} MiB of other inputs${'weightBytesPerStep' in h ? `; per timed decode step ${mib(h.weightBytesPerStep!)} MiB of weights, ${mib(h.inputBytesPerStep!)} MiB of other inputs (KV cache, masks)` : ''}\n`);
   }
   process.stdout.write(`model: Qwen2.5-0.5B shape, ${engine.paramCount.toLocaleString('en-US')} parameters, random weights; ${rounds} interleaved rounds; ${result.machine.cpu}, ${threads} threads, ${provider}, onnxruntime-node ${ORT_VERSION}, Node ${process.version}; peer: ${peerNote}; load average ${result.machine.loadAverage.map((x) => x.toFixed(1)).join(' ')}; wall ${f(result.wallSeconds)} s\n`);
   process.stdout.write('targets: training step ≥ 1.0× PyTorch, decode at batch 16 ≥ 1.5× PyTorch, decode peak RSS ≤ 2 × weights + KV cache\n');

@@ -45,10 +45,11 @@ function disposeWeights(w: DeviceWeights): void {
 }
 
 /**
- * From this many parameters on, the gradient graph runs without ORT's CPU arena. Measured on a
- * Qwen2.5-0.5B shape, 128 tokens per call, 2 threads (contended machine): with the arena the
- * peak over the weights was 5.0, 8.0, 8.0 GB on three calls and each took 56-118 s; without it
- * 3.8 GB at the first call and 18-37 s. (The reference GPT's gradient runs 3-4x faster with it.)
+ * From this many parameters on, the gradient graph runs without ORT's CPU arena. Measured on the
+ * Qwen2.5-0.5B shape, three 1 x 128-token gradient calls, 2 threads: peak RSS over the weights
+ * +3.8, +3.8, +3.8 GB without the arena and +5.0, +6.1, +6.1 GB with it, for 31/26/25 s of CPU
+ * time against 31/29/21 s. Memory wins at this scale; the reference GPT's gradient runs 3-4x
+ * faster with the arena (fresh pages are slow to fault in), so small models keep it.
  */
 const LARGE_MODEL_PARAMS = 100_000_000;
 
