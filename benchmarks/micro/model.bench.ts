@@ -1,6 +1,6 @@
 // Real-scale benchmark (`npm run bench:model [-- --json] [--python PATH] [--threads N] [--rounds N]
 // [--quick] [--provider cpu|webgpu] [--peer-device cpu|cuda] [--logprob-tokens N] [--train-tokens N]
-// [--context N] [--steps N] [--batches 1,16,64]`): a Qwen2.5-0.5B-shaped model (hidden 896, 24
+// [--context N] [--steps N] [--batches 1,16,64] [--only WORD]`): a Qwen2.5-0.5B-shaped model (hidden 896, 24
 // layers, 14 heads, 2 KV heads, MLP 4864, vocabulary 151,936, tied head, rope_theta 1e6) with
 // random weights built from the config alone, measured for
 //  1. teacher-forced log-probs + entropy (one row of --logprob-tokens tokens);
@@ -52,6 +52,7 @@ const trainTokens = intArg('--train-tokens', quick ? 64 : 256);
 const context = intArg('--context', quick ? 128 : 512);
 const steps = intArg('--steps', quick ? 4 : 16);
 const batches = strArg('--batches', '1,16,64').split(',').map((x) => Number(x));
+const only = strArg('--only', ''); // a word of the item names (decode, log-probs, training): run just those
 if (!batches.every((b) => Number.isInteger(b) && b >= 1)) fail(`--batches must be positive integers, got ${strArg('--batches', '')}`);
 const log = (s: string) => {
   if (!json) process.stderr.write(s + '\n');
@@ -127,7 +128,7 @@ function decodeItem(B: number): Item {
   };
 }
 
-const items: Item[] = [
+const allItems: Item[] = [
   ...batches.map(decodeItem),
   {
     name: `log-probs, 1 × ${logprobTokens} tokens`,
@@ -142,6 +143,9 @@ const items: Item[] = [
     peer: { cmd: 'train', batch: 1, time: trainTokens },
   },
 ];
+
+const items = allItems.filter((it) => it.name.includes(only));
+if (!items.length) fail(`--only ${only} matches no item`);
 
 const t0 = performance.now();
 const python = peerPython(args);

@@ -9,7 +9,7 @@ import { buildPolicyGraph, gradOutputName, policyConstants, policyParamLayout, p
 import type { SamplerMode } from './sampler.ts';
 import { serializeGraph } from './graph/serialize.ts';
 import { UsageError } from '../util/errors.ts';
-import type { DecodeOptions, DecodeResult, EngineOptions, ExecutionProvider, KvCache, LogprobOptions, ParamSpec, PolicyConfig, PolicyEngine, PolicyShape, Sampling, TokenBatch } from './types.ts';
+import type { DecodeOptions, DecodeResult, EngineOptions, ExecutionProvider, GradOptions, KvCache, LogprobOptions, ParamSpec, PolicyConfig, PolicyEngine, PolicyShape, Sampling, TokenBatch } from './types.ts';
 
 /**
  * Default cap on tokens per teacher-forced session.run. Measured on the reference policy
@@ -44,12 +44,14 @@ function disposeWeights(w: DeviceWeights): void {
   for (const t of Object.values(w.feeds)) t.dispose();
 }
 
+
 /**
- * From this many parameters on, the gradient graph runs without ORT's CPU arena. Measured on the
- * Qwen2.5-0.5B shape, three 1 x 128-token gradient calls, 2 threads: peak RSS over the weights
- * +3.8, +3.8, +3.8 GB without the arena and +5.0, +6.1, +6.1 GB with it, for 31/26/25 s of CPU
- * time against 31/29/21 s. Memory wins at this scale; the reference GPT's gradient runs 3-4x
- * faster with the arena (fresh pages are slow to fault in), so small models keep it.
+ * From this many parameters on, the gradient graph runs without ORT's CPU arena by default.
+ * Measured on the Qwen2.5-0.5B shape (2 threads, shared machine): three 1 x 256-token calls
+ * peaked at the weights + 3.8, 3.9, 3.9 GB without it (22-32 s of CPU each) and + 5.5, 7.1,
+ * 7.1 GB with it (15-31 s); in bench:model's interleaved rounds with it, 20.8-25.4 s per call
+ * and a 14.8 GB process peak, no faster than the 22.9-23.5 s measured without. Memory wins at
+ * this scale; the reference GPT's gradient runs 3-4x faster with the arena, so it keeps it.
  */
 const LARGE_MODEL_PARAMS = 100_000_000;
 
@@ -251,7 +253,8 @@ export class OrtPolicyEngine implements PolicyEngine {
     const key = kind === 'prefill' || kind === 'decode' ? `${kind}:${sampler}` : kind;
     let s = this.sessions.get(key);
     if (!s) {
-      s = createSession(serializeGraph(buildPolicyGraph(this.config, kind, 'float32', false, sampler).graph), { ...this.opts, cpuMemArena: this.opts.cpuMemArena ?? !(kind === 'grad' && this.paramCount >= LARGE_MODEL_PARAMS) });
+      const arena = this.opts.cpuMemArena ?? !(kind === 'grad' && this.paramCount >= LARGE_MODEL_PARAMS);
+      s = createSession(serializeGraph(buildPolicyGraph(this.config, kind, 'float32', false, sampler).graph), { ...this.opts, cpuMemArena: arena });
       this.sessions.set(key, s);
     }
     return s;
@@ -354,7 +357,7 @@ export class OrtPolicyEngine implements PolicyEngine {
     return { logp, entropy };
   }
 
-  async gradWeightedLogprob(params: Float32Array, batch: TokenBatch, weights: Float32Array, opts: LogprobOptions = {}): Promise<{ grad: Float32Array; value: number }> {
+  async gradWeightedLogprob(params: Float32Array, batch: TokenBatch, weights: Float32Array, opts: GradOptions = {}): Promise<{ grad: Float32Array; value: number }> {
     const where = 'gradWeightedLogprob';
     const { offsets, T, rowsPerRun } = this.teacherPlan(batch, where);
     const temperature = checkTemperature(opts.temperature, where);
@@ -369,7 +372,11 @@ export class OrtPolicyEngine implements PolicyEngine {
     // over rows, so chunk gradients add up exactly, and activation memory stays bounded).
     // Free what earlier calls left behind (a dropped gradient, the binding's copies) first.
     if (this.paramCount >= BIG_OUTPUT_VALUES) collectGarbage();
-    const grad = new Float32Array(this.paramCount);
+    const { into: out } = opts;
+    if (out !== undefined && !(out instanceof Float32Array && out.length === this.paramCount && out !== params)) {
+      throw new UsageError(`${where}: into must be a Float32Array of ${this.paramCount} values other than params`);
+    }
+    const grad = out ?? new Float32Array(this.paramCount);
     let scratch: Float32Array | null = null;
     let value = 0;
     for (let r0 = 0; r0 < batch.batch; r0 += rowsPerRun) {

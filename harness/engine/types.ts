@@ -89,9 +89,9 @@ export interface EngineOptions {
   /** Let idle ORT threads spin (faster on a dedicated machine, worse on a shared one; default false). */
   spinThreads?: boolean;
   /**
-   * ORT's CPU memory arena, which keeps the memory of one run for the next (fresh pages are
-   * slow to fault in). Default: on, except for the gradient graph of models of 100M+
-   * parameters, where it held gigabytes more and ran slower (measured at 0.5B).
+   * ORT's CPU memory arena, which keeps a run's memory for the next (fresh pages are slow to
+   * fault in). Default: on, except for the gradient graph of models of 100M+ parameters, where
+   * at the Qwen2.5-0.5B shape it held 3-11 GB more and was not measurably faster.
    */
   cpuMemArena?: boolean;
 }
@@ -137,6 +137,15 @@ export interface LogprobOptions {
    * convention for the distribution a rollout at that temperature sampled from). Default 1.
    */
   temperature?: number;
+}
+
+export interface GradOptions extends LogprobOptions {
+  /**
+   * Write the gradient into this buffer (params' length; overwritten) and return it, instead of
+   * a new one: a trainer that keeps one gradient buffer saves a fresh allocation per call, whose
+   * pages (2 GB at 0.5B) cost seconds to fault in on first write.
+   */
+  into?: Float32Array;
 }
 
 /** How decode picks the next token of every row, inside the graph. */
@@ -197,7 +206,7 @@ export interface PolicyEngine {
    * Gradient w.r.t. params of sum_{b,t} weights[b,t] * logp[b,t] (weights [batch, time-1]),
    * as a flat buffer laid out like params. The only backward pass any objective needs.
    */
-  gradWeightedLogprob(params: Float32Array, batch: TokenBatch, weights: Float32Array, opts?: LogprobOptions): Promise<{ grad: Float32Array; value: number }>;
+  gradWeightedLogprob(params: Float32Array, batch: TokenBatch, weights: Float32Array, opts?: GradOptions): Promise<{ grad: Float32Array; value: number }>;
   /**
    * Feeds `batch` new columns (prefill when cache is null, usually one column per step after)
    * and picks the next token of every row from the last column's distribution inside the graph
