@@ -61,11 +61,14 @@ run() {
     echo "$verdict  $name  ($((SECONDS - t0)) s, log $name.log)" | tee -a "$summary"
   }
 
+  unxz_to_stdout() { # xz, or Python's lzma where xz is missing
+    if command -v xz >/dev/null; then xz -dc "$1"; else python3 -c 'import lzma, shutil, sys; shutil.copyfileobj(lzma.open(sys.argv[1]), sys.stdout.buffer)' "$1"; fi
+  }
   local W=/tmp/rlbench-gpu
   mkdir -p "$W/bin"
-  rm -f "$W/bin/node" && xz -dc "$BUNDLE/node.xz" >"$W/bin/node" && chmod +x "$W/bin/node"
+  rm -f "$W/bin/node" && unxz_to_stdout "$BUNDLE/node.xz" >"$W/bin/node" && chmod +x "$W/bin/node"
   export PATH="$W/bin:$PATH"
-  [ -d node_modules/onnxruntime-node ] || tar -xJf "$BUNDLE/node_modules.tar.xz"
+  [ -d node_modules/onnxruntime-node ] || unxz_to_stdout "$BUNDLE/node_modules.tar.xz" | tar -x
   # The tests read the fixtures from ../shared (beside the checkout), which does not travel.
   if [ ! -d ../shared/fixtures/hf-tiny ]; then mkdir -p ../shared/fixtures && cp -r "$BUNDLE/hf-tiny" ../shared/fixtures/; fi
   export RLBENCH_HF_FIXTURES="$PWD/../shared/fixtures/hf-tiny"
