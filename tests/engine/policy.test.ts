@@ -295,3 +295,21 @@ test('RLBENCH_PROVIDER sets the default provider (how the suite is run on a GPU)
     else process.env.RLBENCH_PROVIDER = saved;
   }
 });
+
+test('gradWeightedLogprob { into } overwrites and returns the caller\'s buffer with the same gradient; a wrong buffer is refused', async () => {
+  const small = await createPolicyEngine(cfg, { threads: 1, maxBatchTokens: 12 }); // several row chunks
+  const p = noisyParams(21);
+  const rng = new Rng(21);
+  const B = 4, T = 7;
+  const batch = { tokens: Int32Array.from({ length: B * T }, () => rng.int(cfg.vocabSize)), batch: B, time: T };
+  const w = Float32Array.from({ length: B * (T - 1) }, () => rng.normal());
+  const fresh = await small.gradWeightedLogprob(p, batch, w);
+  const into = new Float32Array(p.length).fill(123); // stale contents must not leak in
+  const r = await small.gradWeightedLogprob(p, batch, w, { into });
+  assert.equal(r.grad, into);
+  assert.deepEqual(r.grad, fresh.grad);
+  assert.equal(r.value, fresh.value);
+  await assert.rejects(small.gradWeightedLogprob(p, batch, w, { into: new Float32Array(3) }), /into must be a Float32Array of \d+ values other than params/);
+  await assert.rejects(small.gradWeightedLogprob(p, batch, w, { into: p }), /other than params/);
+  await small.release();
+});
