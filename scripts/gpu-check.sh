@@ -14,8 +14,8 @@
 #         3. bench:model --quick on webgpu (Qwen2.5-0.5B shape), against PyTorch on CUDA when
 #            the machine's Python has torch + transformers;
 #       writes every log under $OUT (./gpu-check-out without it) and ends with one PASS/FAIL
-#       line per step; exits 1 if any step failed. About 7 minutes at most (step limits 60 +
-#       150 + 200 s, plus unpacking). GPU_CHECK_PROVIDER=cpu runs the same steps on the CPU
+#       line per step; exits 1 if any step failed. About 6 minutes at most (step limits 45 +
+#       120 + 150 s, plus unpacking); a step over its limit is cut and reported with its log. GPU_CHECK_PROVIDER=cpu runs the same steps on the CPU
 #       (and installs nothing): how the packaging was checked on a machine without a GPU.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -86,7 +86,7 @@ run() {
     ldconfig -p | grep -E 'libvulkan|libcuda' || true
   } >"$OUT/machine.txt"
 
-  step providers 60 node --import tsx --input-type=module -e "
+  step providers 45 node --import tsx --input-type=module -e "
     import { listProviders } from './harness/engine/session.ts';
     import { Graph } from './harness/engine/graph/builder.ts';
     import * as op from './harness/engine/graph/ops.ts';
@@ -102,11 +102,11 @@ run() {
   "
   # 1. The engine tests (fixtures: log-probs within 5e-4 of float64 references, greedy
   #    continuations through the KV cache, gradients) with every session on webgpu.
-  step "tests-$provider" 150 env RLBENCH_PROVIDER="$provider" node --import tsx scripts/test.ts tests/engine/llama tests/engine/kv-cache tests/engine/policy tests/engine/sampler
+  step "tests-$provider" 120 env RLBENCH_PROVIDER="$provider" node --import tsx scripts/test.ts tests/engine/llama tests/engine/kv-cache tests/engine/policy tests/engine/sampler
   # 2. The 0.5B shape on webgpu, short; with PyTorch on CUDA where it can be had.
   local peer=()
   if python3 -c 'import torch, transformers; assert torch.cuda.is_available()' >/dev/null 2>&1; then peer=(--python "$(command -v python3)" --peer-device cuda); fi
-  step "bench-model-$provider" 200 node --import tsx benchmarks/micro/model.bench.ts --provider "$provider" --quick --batches 1,16 "${peer[@]}"
+  step "bench-model-$provider" 150 node --import tsx benchmarks/micro/model.bench.ts --provider "$provider" --quick --batches 1,16 "${peer[@]}"
   grep -E '^(# (pass|fail)|not ok)' "$OUT/tests-$provider.log" >>"$summary" 2>/dev/null
   echo "--- summary ($OUT)"
   cat "$summary"
