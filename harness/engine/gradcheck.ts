@@ -2,7 +2,7 @@
 // differences, in float64, for a small random policy of any architecture with left-padded rows
 // (optionally at a temperature). Used by `rlbench engine gradcheck` and the engine tests.
 import { createSession, ort } from './session.ts';
-import { architectureOf, buildPolicyGraph, policyConstants } from './policy-graph.ts';
+import { architectureOf, buildPolicyGraph, policyConstants, gradOutputName } from './policy-graph.ts';
 import { serializeGraph } from './graph/serialize.ts';
 import { positionsAndMask } from './policy.ts';
 import { Rng } from '../util/rng.ts';
@@ -96,7 +96,9 @@ export async function policyGradcheck(seed = 0, samples = 64, cfg: PolicyConfig 
     for (const c of consts) feeds[c.name] = new ort.Tensor('float64', c.data, c.shape);
     for (const s of specs) feeds[s.name] = new ort.Tensor('float64', p.subarray(s.offset, s.offset + s.size), s.shape);
     const out = await sess.run(feeds);
-    return { value: Number(out.value!.data[0]), grad: out.grad!.data as Float64Array };
+    const grad = new Float64Array(p.length);
+    for (const s of specs) grad.set(out[gradOutputName(s.name)]!.data as Float64Array, s.offset);
+    return { value: Number(out.value!.data[0]), grad };
   };
   const { grad } = await run(params);
   const h = 1e-5;

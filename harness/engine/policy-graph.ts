@@ -41,6 +41,11 @@ export function policyConstants(cfg: PolicyConfig): ConstantTable[] {
   return architectureOf(cfg).constants(cfg);
 }
 
+/** The grad graph's output holding d value / d param for the parameter of this name. */
+export function gradOutputName(param: string): string {
+  return `grad:${param}`;
+}
+
 export interface PolicyGraph {
   graph: Graph;
   params: Value[];
@@ -55,7 +60,7 @@ export interface PolicyGraph {
  *   grad: weights [B,T];
  *   decode: cache_k{l}, cache_v{l} [B,KV,S,hd] and mask_past [B,1,T,S] over the cached columns;
  *   prefill/decode: the sampler's inputs (temperature [], top_p [], uniform [B], by mode).
- * Outputs: logprobs: logp, entropy [B,T]; grad: value [], grad [nParams];
+ * Outputs: logprobs: logp, entropy [B,T]; grad: value [] and one gradient per parameter, named gradOutputName(param), in its shape;
  *   prefill/decode: token (int32) and logp [B] for the last column, logits [B,V] (fetched only
  *   for debugging), and k{l}, v{l} [B,KV,T,hd] of the fed columns only. The cache is read in
  *   place and never copied or returned: the engine writes the new columns into it.
@@ -109,7 +114,8 @@ export function buildPolicyGraph(cfg: PolicyConfig, kind: GraphKind, dtype: DTyp
   const weights = g.input('weights', dtype, ['B', 'T']);
   const value = op.reduceSum(op.mul(weights, logp), null, false);
   g.output(value, 'value');
-  const grads = gradients(g, value, params);
-  g.output(op.concat(grads.map((d) => op.reshape(d, [-1])), 0), 'grad');
+  // One output per parameter, in its own shape: the engine fetches them into views of one flat
+  // buffer it owns (no [nParams] concatenation inside the graph, no second copy of every gradient).
+  gradients(g, value, params).forEach((d, i) => g.output(d, gradOutputName(specs[i]!.name)));
   return { graph: g, params, specs };
 }

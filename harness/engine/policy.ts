@@ -3,12 +3,13 @@
 // TS-side bookkeeping the graphs leave out: input validation, shifting tokens into
 // inputs/targets, positions and attention masks from left-padding offsets, the architecture's
 // constant tables, and the KV cache between decode steps.
-import { ort, createSession } from './session.ts';
-import { buildPolicyGraph, policyConstants, policyParamLayout, policyShape, validatePolicyConfig, architectureOf, MASKED, type GraphKind } from './policy-graph.ts';
+import { ort, createSession, collectGarbage, defaultProvider } from './session.ts';
+import { Graph } from './graph/builder.ts';
+import { buildPolicyGraph, gradOutputName, policyConstants, policyParamLayout, policyShape, validatePolicyConfig, architectureOf, MASKED, type GraphKind } from './policy-graph.ts';
 import type { SamplerMode } from './sampler.ts';
 import { serializeGraph } from './graph/serialize.ts';
 import { UsageError } from '../util/errors.ts';
-import type { DecodeOptions, DecodeResult, EngineOptions, KvCache, LogprobOptions, ParamSpec, PolicyConfig, PolicyEngine, PolicyShape, Sampling, TokenBatch } from './types.ts';
+import type { DecodeOptions, DecodeResult, EngineOptions, ExecutionProvider, GradOptions, KvCache, LogprobOptions, ParamSpec, PolicyConfig, PolicyEngine, PolicyShape, Sampling, TokenBatch } from './types.ts';
 
 /**
  * Default cap on tokens per teacher-forced session.run. Measured on the reference policy
@@ -27,6 +28,36 @@ export function defaultMaxBatchTokens(vocabSize: number): number {
   return Math.max(64, Math.min(DEFAULT_MAX_BATCH_TOKENS, Math.floor(2 ** 26 / vocabSize)));
 }
 
+/** Weight sets kept on a GPU at once (a decode's, a scoring call's, one more). */
+const RESIDENT_SETS = 3;
+
+/** One upload of the weights (and constant tables) to GPU memory. */
+interface DeviceWeights {
+  /** The buffer they were uploaded from (a decode step with another buffer uploads again). */
+  params: Float32Array;
+  feeds: Record<string, ort.Tensor>;
+  alive: boolean;
+}
+
+function disposeWeights(w: DeviceWeights): void {
+  w.alive = false;
+  for (const t of Object.values(w.feeds)) t.dispose();
+}
+
+
+/**
+ * From this many parameters on, the gradient graph runs without ORT's CPU arena by default.
+ * Measured on the Qwen2.5-0.5B shape (2 threads, shared machine): three 1 x 256-token calls
+ * peaked at the weights + 3.8, 3.9, 3.9 GB without it (22-32 s of CPU each) and + 5.5, 7.1,
+ * 7.1 GB with it (15-31 s); in bench:model's interleaved rounds with it, 20.8-25.4 s per call
+ * and a 14.8 GB process peak, no faster than the 22.9-23.5 s measured without. Memory wins at
+ * this scale; the reference GPT's gradient runs 3-4x faster with the arena, so it keeps it.
+ */
+const LARGE_MODEL_PARAMS = 100_000_000;
+
+/** Runs that fetch at least this many float32 values (64 MiB) free the binding's copies at once. */
+const BIG_OUTPUT_VALUES = 2 ** 24;
+
 /** Raw logits are returned only for vocabularies up to this size (tests, debugging). */
 export const DEBUG_LOGITS_MAX_VOCAB = 4096;
 
@@ -40,7 +71,8 @@ const CACHE_CHUNK = 32;
  * one, and passing an old one again is an error.
  */
 class OrtKvCache implements KvCache {
-  consumed = false;
+  /** Extended by a later decode call (its buffers live on there), or released to the pool. */
+  consumed: false | 'extended' | 'released' = false;
   constructor(
     readonly length: number,
     readonly batch: number,
@@ -48,7 +80,68 @@ class OrtKvCache implements KvCache {
     readonly offsets: Int32Array,
     /** keys then values per layer: [k0, v0, k1, v1, …] */
     readonly buffers: Float32Array[],
+    /** WebGPU: the weights its prefill uploaded, which its decode steps reuse. */
+    readonly device: DeviceWeights | null = null,
   ) {}
+}
+
+/**
+ * dst[d..d+n) = src[s..s+n). Short runs (a decode step's one column per row and head) are copied
+ * by a loop: subarray() allocates a view per call, which cost 13 ms per step for the reference
+ * policy's 16k runs of 32 values at batch 256.
+ */
+function copyBlock(dst: Float32Array, d: number, src: Float32Array, s: number, n: number): void {
+  if (n >= 4096) dst.set(src.subarray(s, s + n), d);
+  else for (let i = 0; i < n; i++) dst[d + i] = src[s + i]!;
+}
+
+/**
+ * Free KV-cache memory for reuse. Fresh memory is expensive: every page is faulted in on its
+ * first write (here touching 256 MiB took 0.9-1.0 s the first time, 2-7 ms the second), so
+ * memory of a grown or released cache serves the next cache that fits in it, zeroed. Holds at
+ * most two caches' worth (the largest seen), so a decode that grows needs at most its cache
+ * three times over, and a rollout that releases its cache reuses it for the next one.
+ */
+class BufferPool {
+  private free: ArrayBuffer[] = [];
+  private held = 0;
+  private limit = 0;
+
+  /** A zeroed view of `length` floats, from the smallest free buffer that holds it. */
+  take(length: number): Float32Array {
+    let best = -1;
+    this.free.forEach((b, i) => {
+      if (b.byteLength >= 4 * length && (best < 0 || b.byteLength < this.free[best]!.byteLength)) best = i;
+    });
+    if (best < 0) return new Float32Array(length);
+    const [b] = this.free.splice(best, 1);
+    this.held -= b!.byteLength;
+    return new Float32Array(b!, 0, length).fill(0);
+  }
+
+  /** A cache of `values` floats in all was just made: allow holding two of them. */
+  grow(values: number): void {
+    this.limit = Math.max(this.limit, 2 * 4 * values);
+  }
+
+  give(views: Float32Array[]): void {
+    for (const v of views) {
+      const b = v.buffer as ArrayBuffer;
+      if (this.free.includes(b) || this.held + b.byteLength > this.limit) continue;
+      this.free.push(b);
+      this.held += b.byteLength;
+    }
+  }
+
+  clear(): void {
+    this.free = [];
+    this.held = 0;
+  }
+}
+
+function checkLive(cache: OrtKvCache, where: string): void {
+  if (cache.consumed === 'extended') throw new UsageError(`${where}: this cache was already extended by a later decode call (caches are updated in place; pass the cache that call returned)`);
+  if (cache.consumed === 'released') throw new UsageError(`${where}: this cache was released (releaseCache) and its memory reused`);
 }
 
 function checkBatch(cfg: PolicyConfig, b: TokenBatch, where: string, minTime: number): Int32Array {
@@ -125,12 +218,19 @@ export class OrtPolicyEngine implements PolicyEngine {
   private readonly constantFeeds: Record<string, ort.Tensor>;
   private sessions = new Map<string, Promise<ort.InferenceSession>>();
   private released = false;
+  private readonly pool = new BufferPool();
+  private readonly provider: ExecutionProvider;
+  /** WebGPU: weight sets resident on the device, newest last (at most RESIDENT_SETS). */
+  private resident: DeviceWeights[] = [];
+  /** What crossed from host to device memory (GPU providers; all zero on the CPU). */
+  readonly transfers = { weightUploads: 0, weightBytes: 0, inputBytes: 0 };
 
   constructor(
     readonly config: PolicyConfig,
     private readonly opts: EngineOptions = {},
   ) {
     validatePolicyConfig(config);
+    this.provider = opts.provider ?? defaultProvider();
     const mbt = opts.maxBatchTokens;
     if (mbt !== undefined && !(Number.isInteger(mbt) && mbt >= 1)) throw new UsageError(`engine: maxBatchTokens must be a positive integer, got ${mbt}`);
     this.maxBatchTokens = mbt ?? defaultMaxBatchTokens(config.vocabSize);
@@ -153,7 +253,8 @@ export class OrtPolicyEngine implements PolicyEngine {
     const key = kind === 'prefill' || kind === 'decode' ? `${kind}:${sampler}` : kind;
     let s = this.sessions.get(key);
     if (!s) {
-      s = createSession(serializeGraph(buildPolicyGraph(this.config, kind, 'float32', false, sampler).graph), this.opts);
+      const arena = this.opts.cpuMemArena ?? !(kind === 'grad' && this.paramCount >= LARGE_MODEL_PARAMS);
+      s = createSession(serializeGraph(buildPolicyGraph(this.config, kind, 'float32', false, sampler).graph), { ...this.opts, cpuMemArena: arena });
       this.sessions.set(key, s);
     }
     return s;
@@ -166,6 +267,43 @@ export class OrtPolicyEngine implements PolicyEngine {
     const feeds: Record<string, ort.Tensor> = { ...this.constantFeeds };
     for (const s of this.params) feeds[s.name] = new ort.Tensor('float32', params.subarray(s.offset, s.offset + s.size), s.shape);
     return feeds;
+  }
+
+  /**
+   * The weights for one computation (a log-prob or gradient call, a prefill and its decode
+   * steps). On the CPU they are views of `params`. On WebGPU a host tensor would be copied to
+   * the device at every session.run, so the weights are uploaded once (an identity graph whose
+   * outputs stay in GPU buffers) and those buffers are fed to every run of the computation.
+   * (onnxruntime-node can hold device tensors only for WebGPU; on CUDA the weights are copied
+   * each run.)
+   */
+  private async weights(params: Float32Array, where: string, reuse: DeviceWeights | null = null): Promise<{ feeds: Record<string, ort.Tensor>; device: DeviceWeights | null }> {
+    const host = this.paramFeeds(params, where);
+    if (this.provider !== 'webgpu') return { feeds: host, device: null };
+    if (reuse && reuse.alive && reuse.params === params) return { feeds: reuse.feeds, device: reuse };
+    if (!this.uploader) {
+      const g = new Graph('upload');
+      for (const name of Object.keys(host)) {
+        const t = host[name]!;
+        g.output(g.input(name, 'float32', t.dims as number[]), `dev:${name}`);
+      }
+      this.uploader = createSession(serializeGraph(g), this.opts, { preferredOutputLocation: 'gpu-buffer' });
+    }
+    const out = await (await this.uploader).run(host);
+    const feeds = Object.fromEntries(Object.keys(host).map((name) => [name, out[`dev:${name}`] as ort.Tensor]));
+    const device: DeviceWeights = { params, feeds, alive: true };
+    this.transfers.weightUploads++;
+    this.transfers.weightBytes += Object.values(host).reduce((n, t) => n + (t.data as Float32Array).byteLength, 0);
+    this.resident.push(device);
+    while (this.resident.length > RESIDENT_SETS) disposeWeights(this.resident.shift()!);
+    return { feeds, device };
+  }
+  private uploader: Promise<ort.InferenceSession> | null = null;
+
+  /** Counts the host inputs a GPU run copies to the device (all but resident weights). */
+  private countInputs(feeds: Record<string, ort.Tensor>): void {
+    if (this.provider === 'cpu') return;
+    for (const t of Object.values(feeds)) if (t.location === 'cpu') this.transfers.inputBytes += (t.data as ArrayBufferView).byteLength;
   }
 
   /** Validates a teacher-forced batch; returns its offsets and the rows per session.run. */
@@ -199,13 +337,15 @@ export class OrtPolicyEngine implements PolicyEngine {
     const where = 'logprobs';
     const { offsets, T, rowsPerRun } = this.teacherPlan(batch, where);
     const temperature = checkTemperature(opts.temperature, where);
-    const pf = this.paramFeeds(params, where);
+    const { feeds: pf } = await this.weights(params, where);
     const sess = await this.session('logprobs');
     const logp = new Float32Array(batch.batch * T);
     const entropy = new Float32Array(batch.batch * T);
     for (let r0 = 0; r0 < batch.batch; r0 += rowsPerRun) {
       const r1 = Math.min(batch.batch, r0 + rowsPerRun);
-      const out = await sess.run({ ...pf, ...this.teacherFeeds(batch, offsets, r0, r1, temperature) });
+      const feeds = { ...pf, ...this.teacherFeeds(batch, offsets, r0, r1, temperature) };
+      this.countInputs(feeds);
+      const out = await sess.run(feeds);
       logp.set(out.logp!.data as Float32Array, r0 * T);
       entropy.set(out.entropy!.data as Float32Array, r0 * T);
     }
@@ -217,7 +357,7 @@ export class OrtPolicyEngine implements PolicyEngine {
     return { logp, entropy };
   }
 
-  async gradWeightedLogprob(params: Float32Array, batch: TokenBatch, weights: Float32Array, opts: LogprobOptions = {}): Promise<{ grad: Float32Array; value: number }> {
+  async gradWeightedLogprob(params: Float32Array, batch: TokenBatch, weights: Float32Array, opts: GradOptions = {}): Promise<{ grad: Float32Array; value: number }> {
     const where = 'gradWeightedLogprob';
     const { offsets, T, rowsPerRun } = this.teacherPlan(batch, where);
     const temperature = checkTemperature(opts.temperature, where);
@@ -225,21 +365,39 @@ export class OrtPolicyEngine implements PolicyEngine {
     const w = Float32Array.from(weights);
     for (let r = 0; r < batch.batch; r++) w.fill(0, r * T, r * T + offsets[r]!);
     for (let i = 0; i < w.length; i++) if (!Number.isFinite(w[i]!)) throw new UsageError(`${where}: weights[${i}] is ${w[i]}`);
-    const pf = this.paramFeeds(params, where);
+    const { feeds: pf } = await this.weights(params, where);
     const sess = await this.session('grad');
-    let grad: Float32Array | null = null;
+    // ORT writes each parameter's gradient straight into its view of `grad` (preallocated
+    // fetches); later row chunks go to a scratch buffer that is added in (the objective is a sum
+    // over rows, so chunk gradients add up exactly, and activation memory stays bounded).
+    // Free what earlier calls left behind (a dropped gradient, the binding's copies) first.
+    if (this.paramCount >= BIG_OUTPUT_VALUES) collectGarbage();
+    const { into: out } = opts;
+    if (out !== undefined && !(out instanceof Float32Array && out.length === this.paramCount && out !== params)) {
+      throw new UsageError(`${where}: into must be a Float32Array of ${this.paramCount} values other than params`);
+    }
+    const grad = out ?? new Float32Array(this.paramCount);
+    let scratch: Float32Array | null = null;
     let value = 0;
-    // Rows in chunks of at most maxBatchTokens: the objective is a sum over rows, so chunk
-    // gradients add up exactly, and activation memory stays bounded for any batch.
     for (let r0 = 0; r0 < batch.batch; r0 += rowsPerRun) {
       const r1 = Math.min(batch.batch, r0 + rowsPerRun);
-      const out = await sess.run({ ...pf, ...this.teacherFeeds(batch, offsets, r0, r1, temperature), weights: new ort.Tensor('float32', w.subarray(r0 * T, r1 * T), [r1 - r0, T]) });
-      const g = out.grad!.data as Float32Array;
-      if (grad === null) grad = g;
-      else for (let i = 0; i < g.length; i++) grad[i]! += g[i]!;
-      value += Number(out.value!.data[0]);
+      const into = r0 === 0 ? grad : (scratch ??= new Float32Array(this.paramCount));
+      const feeds = { ...pf, ...this.teacherFeeds(batch, offsets, r0, r1, temperature), weights: new ort.Tensor('float32', w.subarray(r0 * T, r1 * T), [r1 - r0, T]) };
+      value += await this.runGrad(sess, feeds, into);
+      if (into !== grad) for (let i = 0; i < grad.length; i++) grad[i]! += into[i]!;
     }
-    return { grad: grad!, value };
+    return { grad, value };
+  }
+
+  /** One gradient run into `into` (laid out like params); returns the chunk's value. */
+  private async runGrad(sess: ort.InferenceSession, feeds: Record<string, ort.Tensor>, into: Float32Array): Promise<number> {
+    const fetches: Record<string, ort.Tensor | null> = { value: null };
+    for (const s of this.params) fetches[gradOutputName(s.name)] = new ort.Tensor('float32', into.subarray(s.offset, s.offset + s.size), s.shape);
+    this.countInputs(feeds);
+    const value = Number((await sess.run(feeds, fetches)).value!.data[0]);
+    // The binding also returned a copy of every gradient (dead now): free it before the next run.
+    if (this.paramCount >= BIG_OUTPUT_VALUES) collectGarbage();
+    return value;
   }
 
   async decode(params: Float32Array, cache: KvCache | null, batch: TokenBatch, sampling: Sampling, opts: DecodeOptions = {}): Promise<DecodeResult> {
@@ -248,7 +406,9 @@ export class OrtPolicyEngine implements PolicyEngine {
     if (opts.logits && this.config.vocabSize > DEBUG_LOGITS_MAX_VOCAB) {
       throw new UsageError(`${where}: raw logits are only returned for vocabularies up to ${DEBUG_LOGITS_MAX_VOCAB} (this one has ${this.config.vocabSize}); production paths never move [batch, vocab] into JavaScript`);
     }
-    return cache === null ? this.prefill(params, batch, plan, !!opts.logits) : this.step(params, cache, batch, plan, !!opts.logits);
+    const reserve = opts.reserve ?? 0;
+    if (!(Number.isInteger(reserve) && reserve >= 0)) throw new UsageError(`${where}: reserve must be a whole number of columns >= 0, got ${opts.reserve}`);
+    return cache === null ? this.prefill(params, batch, plan, !!opts.logits, reserve) : this.step(params, cache, batch, plan, !!opts.logits);
   }
 
   /** The outputs a decode call fetches (ORT copies only these into JS). */
@@ -278,22 +438,22 @@ export class OrtPolicyEngine implements PolicyEngine {
       for (const [j, kv] of [[0, 'k'], [1, 'v']] as const) {
         const src = out[`${kv}${l}`]!.data as Float32Array;
         const dst = buffers[2 * l + j]!;
-        for (let bh = 0; bh < rows * H; bh++) dst.set(src.subarray(bh * Tn * dh, (bh + 1) * Tn * dh), ((row0 * H + bh) * capacity + at) * dh);
+        for (let bh = 0; bh < rows * H; bh++) copyBlock(dst, ((row0 * H + bh) * capacity + at) * dh, src, bh * Tn * dh, Tn * dh);
       }
     }
   }
 
   /** The prompt pass: rows in chunks of at most maxBatchTokens (rows are independent), filling a fresh cache. */
-  private async prefill(params: Float32Array, batch: TokenBatch, plan: ReturnType<typeof samplingPlan>, withLogits: boolean): Promise<DecodeResult> {
+  private async prefill(params: Float32Array, batch: TokenBatch, plan: ReturnType<typeof samplingPlan>, withLogits: boolean, reserve: number): Promise<DecodeResult> {
     const where = 'decode';
     const { nLayers: L, kvHeads: H, headDim: dh, vocabSize: V } = this.shape;
     const B = batch.batch, Tn = batch.time;
     const offsets = checkBatch(this.config, batch, where, 1);
-    const capacity = Math.ceil((Tn + 1) / CACHE_CHUNK) * CACHE_CHUNK;
-    const buffers = Array.from({ length: 2 * L }, () => new Float32Array(B * H * capacity * dh));
+    const capacity = Math.ceil((Tn + Math.max(1, reserve)) / CACHE_CHUNK) * CACHE_CHUNK;
+    const buffers = this.cacheBuffers(B * H * capacity * dh);
     const tokens = new Int32Array(B), logp = new Float32Array(B);
     const logits = withLogits ? new Float32Array(B * V) : undefined;
-    const pf = this.paramFeeds(params, where);
+    const { feeds: pf, device } = await this.weights(params, where);
     const sess = await this.session('prefill', plan.mode);
     const fetches = this.fetches(withLogits);
     const rowsPerRun = Math.max(1, Math.floor(this.maxPrefillTokens / Tn));
@@ -307,13 +467,14 @@ export class OrtPolicyEngine implements PolicyEngine {
         pos: new ort.Tensor('int32', pos, [n, Tn]),
         mask: new ort.Tensor('float32', mask, [n, 1, Tn, Tn]),
       };
+      this.countInputs(feeds);
       const out = await sess.run(feeds, fetches);
       tokens.set(out.token!.data as Int32Array, r0);
       logp.set(out.logp!.data as Float32Array, r0);
       logits?.set(out.logits!.data as Float32Array, r0 * V);
       this.writeColumns(buffers, out, r0, n, Tn, 0, capacity);
     }
-    return { tokens, logp, cache: new OrtKvCache(Tn, B, capacity, Int32Array.from(offsets), buffers), ...(logits ? { logits } : {}) };
+    return { tokens, logp, cache: new OrtKvCache(Tn, B, capacity, Int32Array.from(offsets), buffers, device), ...(logits ? { logits } : {}) };
   }
 
   /** Feeds new columns after the cached ones; the cache is read in place and extended. */
@@ -322,7 +483,7 @@ export class OrtPolicyEngine implements PolicyEngine {
     const { nLayers: L, kvHeads: H, headDim: dh } = this.shape;
     const B = batch.batch, Tn = batch.time;
     if (!(cache instanceof OrtKvCache)) throw new UsageError(`${where}: cache was not made by this engine`);
-    if (cache.consumed) throw new UsageError(`${where}: this cache was already extended by a later decode call (caches are updated in place; pass the cache that call returned)`);
+    checkLive(cache, where);
     if (cache.batch !== B) throw new UsageError(`${where}: batch ${B} differs from the cache's ${cache.batch}`);
     checkBatch(this.config, { ...batch, offsets: undefined }, where, 1);
     const { offsets, length: past } = cache;
@@ -336,8 +497,9 @@ export class OrtPolicyEngine implements PolicyEngine {
       mask.set(full.subarray(r * keys + past, (r + 1) * keys), r * Tn);
       maskPast.set(full.subarray(r * keys, r * keys + past), r * capacity);
     }
+    const w = await this.weights(params, where, cache.device);
     const feeds: Record<string, ort.Tensor> = {
-      ...this.paramFeeds(params, where),
+      ...w.feeds,
       ...this.samplerFeeds(plan, 0, B),
       ids: new ort.Tensor('int32', batch.tokens, [B, Tn]),
       pos: new ort.Tensor('int32', pos, [B, Tn]),
@@ -349,25 +511,70 @@ export class OrtPolicyEngine implements PolicyEngine {
       feeds[`cache_k${l}`] = new ort.Tensor('float32', buffers[2 * l]!, [B, H, capacity, dh]);
       feeds[`cache_v${l}`] = new ort.Tensor('float32', buffers[2 * l + 1]!, [B, H, capacity, dh]);
     }
+    this.countInputs(feeds);
     const out = await (await this.session('decode', plan.mode)).run(feeds, this.fetches(withLogits));
-    cache.consumed = true;
+    cache.consumed = 'extended';
     if (past + Tn > capacity) {
       // Grow: copy each (row, head) block of `past` columns into larger buffers, once per chunk.
       const bigger = Math.ceil((past + Tn) / CACHE_CHUNK) * CACHE_CHUNK;
-      buffers = buffers.map((old) => {
-        const nb = new Float32Array(B * H * bigger * dh);
-        for (let bh = 0; bh < B * H; bh++) nb.set(old.subarray(bh * capacity * dh, (bh * capacity + past) * dh), bh * bigger * dh);
+      const olds = buffers;
+      buffers = this.cacheBuffers(B * H * bigger * dh).map((nb, i) => {
+        const old = olds[i]!;
+        for (let bh = 0; bh < B * H; bh++) copyBlock(nb, bh * bigger * dh, old, bh * capacity * dh, past * dh);
         return nb;
       });
+      this.pool.give(olds); // consumed: nothing can read them any more
       capacity = bigger;
     }
     this.writeColumns(buffers, out, 0, B, Tn, past, capacity);
-    const result: DecodeResult = { tokens: out.token!.data as Int32Array, logp: out.logp!.data as Float32Array, cache: new OrtKvCache(past + Tn, B, capacity, offsets, buffers) };
+    const result: DecodeResult = { tokens: out.token!.data as Int32Array, logp: out.logp!.data as Float32Array, cache: new OrtKvCache(past + Tn, B, capacity, offsets, buffers, w.device) };
     if (withLogits) result.logits = out.logits!.data as Float32Array;
     return result;
   }
 
+  selectCacheRows(cache: KvCache, rows: ArrayLike<number>): KvCache {
+    const where = 'selectCacheRows';
+    if (!(cache instanceof OrtKvCache)) throw new UsageError(`${where}: cache was not made by this engine`);
+    checkLive(cache, where);
+    const n = rows.length;
+    if (n < 1) throw new UsageError(`${where}: rows must not be empty`);
+    for (let i = 0; i < n; i++) {
+      const r = rows[i]!;
+      if (!(Number.isInteger(r) && r >= 0 && r < cache.batch)) throw new UsageError(`${where}: rows[${i}] = ${r} is not a row of this cache (batch ${cache.batch})`);
+    }
+    const { kvHeads: H, headDim: dh } = this.shape;
+    const { capacity, length } = cache;
+    const block = H * capacity * dh; // one row of one layer's keys or values
+    const used = (H - 1) * capacity * dh + length * dh; // up to the last valid column of the last head
+    const fresh = this.cacheBuffers(n * block);
+    const buffers = cache.buffers.map((src, j) => {
+      const dst = fresh[j]!;
+      for (let i = 0; i < n; i++) copyBlock(dst, i * block, src, rows[i]! * block, used);
+      return dst;
+    });
+    const offsets = Int32Array.from({ length: n }, (_, i) => cache.offsets[rows[i]!]!);
+    return new OrtKvCache(length, n, capacity, offsets, buffers, cache.device);
+  }
+
+  releaseCache(cache: KvCache): void {
+    if (!(cache instanceof OrtKvCache)) throw new UsageError('releaseCache: cache was not made by this engine');
+    if (cache.consumed) return; // released already, or its buffers live on in the cache that extended it
+    cache.consumed = 'released';
+    this.pool.give(cache.buffers);
+  }
+
+  /** Keys and values for every layer, each `values` long: from the pool where it has them. */
+  private cacheBuffers(values: number): Float32Array[] {
+    this.pool.grow(2 * this.shape.nLayers * values);
+    return Array.from({ length: 2 * this.shape.nLayers }, () => this.pool.take(values));
+  }
+
   async release(): Promise<void> {
+    this.pool.clear();
+    for (const w of this.resident) disposeWeights(w);
+    this.resident = [];
+    if (this.uploader) await (await this.uploader).release();
+    this.uploader = null;
     this.released = true;
     const all = [...this.sessions.values()];
     this.sessions.clear();

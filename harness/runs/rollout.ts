@@ -170,6 +170,7 @@ export class RolloutEngine {
       if (live === 0 || t === s.maxTokens - 1) break;
       r = await this.policy.decode(params, r.cache, { tokens: next, batch: Bn, time: 1, offsets }, sampling());
     }
+    this.policy.releaseCache(r.cache); // the next chunk reuses its memory (no fresh pages to fault in)
     return resp.map((x, b) => ({ tokens: Int32Array.from(x), logp: Float32Array.from(logps[b]!), truncated: !done[b] }));
   }
 }

@@ -61,6 +61,11 @@ const cases: [string, Parameters<typeof fdCheck>[0], Parameters<typeof fdCheck>[
     (w, ids) => op.gather(w!, ids!, 0),
   ],
   [
+    'tied embedding: Gather rows and a head on the same table (the scatter adds into the head gradient)',
+    [x('w', [5, 3]), { name: 'ids', shape: [2, 3], data: [1, 4, 1, 0, 1, 2], dtype: 'int32' }],
+    (w, ids) => op.matmul(op.tanh(op.gather(w!, ids!, 0)), op.transpose(w!, [1, 0])),
+  ],
+  [
     'GatherElements',
     [x('a', [2, 3, 5]), { name: 'idx', shape: [2, 3, 1], data: [4, 0, 2, 2, 1, 3], dtype: 'int64' }],
     (a, idx) => op.gatherElements(a!, idx!, 2),
@@ -135,6 +140,21 @@ test('transposing back is free: Transpose(Transpose(x)) is x, so weight gradient
   const [dw] = gradients(g, op.reduceSum(op.matmul(a, op.transpose(w, [1, 0])), null), [w]);
   assert.equal(dw!.producer!.op, 'Gemm', 'dW = dy^T a straight from one Gemm');
   assert.deepEqual(dw!.shape, [5, 4]);
+});
+
+test('an embedding tied to the head scatters its rows into the head gradient: no [vocab, width] zeros, no extra Add', () => {
+  const g = new Graph('tied');
+  const w = g.input('w', 'float64', [50, 8]);
+  const ids = g.input('ids', 'int32', [2, 3]);
+  const y = op.reduceSum(op.matmul(op.tanh(op.gather(w, ids, 0)), op.transpose(w, [1, 0])), null, false);
+  const [dw] = gradients(g, y, [w]);
+  assert.equal(dw!.producer!.op, 'ScatterND');
+  assert.notEqual(dw!.producer!.inputs[0]!.producer!.op, 'ConstantOfShape');
+  // An untied embedding still scatters into zeros: it has nothing else to add to.
+  const g2 = new Graph('untied');
+  const e = g2.input('e', 'float64', [50, 8]);
+  const [de] = gradients(g2, op.reduceSum(op.tanh(op.gather(e, g2.input('ids', 'int32', [4]), 0)), null, false), [e]);
+  assert.equal(de!.producer!.inputs[0]!.producer!.op, 'ConstantOfShape');
 });
 
 test('a wrong rule is caught by the check (the check can fail)', async () => {

@@ -38,7 +38,7 @@ test('an unavailable execution provider fails with a message saying so and how t
     } catch (err) {
       assert.ok(err instanceof UsageError, `${provider}: ${(err as Error).message}`);
       assert.match(err.message, new RegExp(`execution provider '${provider}'`));
-      assert.match(err.message, provider === 'cuda' ? /--onnxruntime-node-install-cuda/ : /GPU/);
+      assert.match(err.message, provider === 'cuda' ? /ONNXRUNTIME_NODE_INSTALL=cuda12 node node_modules\/onnxruntime-node\/script\/install.js/ : /GPU/);
     }
   }
   await assert.rejects(createPolicyEngine(cfg, { provider: 'tpu' as 'cpu' }), /unknown execution provider 'tpu'/);

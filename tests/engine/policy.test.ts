@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { createPolicyEngine, positionsAndMask } from '../../harness/engine/policy.ts';
 import { policyGradcheck } from '../../harness/engine/gradcheck.ts';
 import { paramLayout } from '../../harness/engine/models/gpt.ts';
-import { buildPolicyGraph } from '../../harness/engine/policy-graph.ts';
+import { buildPolicyGraph, gradOutputName } from '../../harness/engine/policy-graph.ts';
 import { createSession, ort } from '../../harness/engine/session.ts';
 import { serializeGraph } from '../../harness/engine/graph/serialize.ts';
 import { UsageError } from '../../harness/util/errors.ts';
@@ -88,7 +88,9 @@ test('float32 engine gradient agrees with the float64 graph, and value = sum(w*l
     temperature: new ort.Tensor('float64', Float64Array.of(1), []),
   };
   for (const s of paramLayout(cfg)) feeds[s.name] = new ort.Tensor('float64', Float64Array.from(p.subarray(s.offset, s.offset + s.size)), s.shape);
-  const ref = (await sess.run(feeds)).grad!.data as Float64Array;
+  const out = await sess.run(feeds);
+  const ref = new Float64Array(grad.length);
+  for (const s of paramLayout(cfg)) ref.set(out[gradOutputName(s.name)]!.data as Float64Array, s.offset);
   await sess.release();
   let maxAbs = 0, maxErr = 0;
   for (let i = 0; i < ref.length; i++) { maxAbs = Math.max(maxAbs, Math.abs(ref[i]!)); maxErr = Math.max(maxErr, Math.abs(ref[i]! - grad[i]!)); }
@@ -275,4 +277,39 @@ test('batches split by maxBatchTokens give the same log-probs, summed gradients 
   assert.ok(close(sb.logits, sa.logits));
   await small.release();
   await assert.rejects(createPolicyEngine(cfg, { maxBatchTokens: 0 }), /maxBatchTokens must be a positive integer, got 0/);
+});
+
+test('RLBENCH_PROVIDER sets the default provider (how the suite is run on a GPU); a bad value is refused', async () => {
+  const { defaultProvider, sessionOptions } = await import('../../harness/engine/session.ts');
+  const saved = process.env.RLBENCH_PROVIDER;
+  try {
+    delete process.env.RLBENCH_PROVIDER;
+    assert.equal(defaultProvider(), 'cpu');
+    process.env.RLBENCH_PROVIDER = 'webgpu';
+    assert.deepEqual(sessionOptions({}).executionProviders, ['webgpu', 'cpu']);
+    assert.deepEqual(sessionOptions({ provider: 'cpu' }).executionProviders, ['cpu']);
+    process.env.RLBENCH_PROVIDER = 'tpu';
+    assert.throws(() => defaultProvider(), (e: unknown) => e instanceof UsageError && /RLBENCH_PROVIDER='tpu' is not an execution provider/.test(e.message));
+  } finally {
+    if (saved === undefined) delete process.env.RLBENCH_PROVIDER;
+    else process.env.RLBENCH_PROVIDER = saved;
+  }
+});
+
+test('gradWeightedLogprob { into } overwrites and returns the caller\'s buffer with the same gradient; a wrong buffer is refused', async () => {
+  const small = await createPolicyEngine(cfg, { threads: 1, maxBatchTokens: 12 }); // several row chunks
+  const p = noisyParams(21);
+  const rng = new Rng(21);
+  const B = 4, T = 7;
+  const batch = { tokens: Int32Array.from({ length: B * T }, () => rng.int(cfg.vocabSize)), batch: B, time: T };
+  const w = Float32Array.from({ length: B * (T - 1) }, () => rng.normal());
+  const fresh = await small.gradWeightedLogprob(p, batch, w);
+  const into = new Float32Array(p.length).fill(123); // stale contents must not leak in
+  const r = await small.gradWeightedLogprob(p, batch, w, { into });
+  assert.equal(r.grad, into);
+  assert.deepEqual(r.grad, fresh.grad);
+  assert.equal(r.value, fresh.value);
+  await assert.rejects(small.gradWeightedLogprob(p, batch, w, { into: new Float32Array(3) }), /into must be a Float32Array of \d+ values other than params/);
+  await assert.rejects(small.gradWeightedLogprob(p, batch, w, { into: p }), /other than params/);
+  await small.release();
 });

@@ -2,11 +2,26 @@
 // the backward pass of scalar y to the same graph and returns d y / d w for each w in wrt.
 // Nodes are visited in reverse creation order (a reverse topological order); each node's
 // input gradients come from its rule in vjp.ts; contributions to a value are summed.
-import { type Graph, type Value } from '../graph/builder.ts';
+import { type Graph, type Node, type Value } from '../graph/builder.ts';
 import * as op from '../graph/ops.ts';
 import { VJP } from './vjp.ts';
 
 const isFloat = (v: Value) => v.dtype === 'float32' || v.dtype === 'float64';
+
+/** ScatterND / ScatterElements with reduction add whose data is ConstantOfShape (zeros). */
+function isScatterIntoZeros(v: Value): boolean {
+  const n = v.producer;
+  if (!n || (n.op !== 'ScatterND' && n.op !== 'ScatterElements') || n.attrs.reduction !== 'add') return false;
+  const data = n.inputs[0]?.producer;
+  const fill = data?.attrs.value as { tensor: ArrayLike<number | bigint> } | undefined;
+  return !!data && data.op === 'ConstantOfShape' && !!fill && Number(fill.tensor[0]) === 0;
+}
+
+/** The same scatter-add with `base` as its data: base + (what it scattered into zeros). */
+function rescatter(n: Node, base: Value): Value {
+  const [, idx, upd] = n.inputs as Value[];
+  return n.op === 'ScatterND' ? op.scatterNDAdd(base, idx!, upd!) : op.scatterElementsAdd(base, idx!, upd!, n.attrs.axis as number);
+}
 
 export function gradients(graph: Graph, y: Value, wrt: Value[]): Value[] {
   if (y.graph !== graph) throw new Error('gradients: y belongs to another graph');
@@ -32,8 +47,13 @@ export function gradients(graph: Graph, y: Value, wrt: Value[]): Value[] {
   const total = (v: Value): Value | undefined => {
     const list = contributions.get(v);
     if (!list) return undefined;
+    // A scatter-add into zeros (an embedding's gradient) beside other contributions (a tied
+    // head's) scatters into their sum instead: no [vocab, width] zeros and no extra Add.
+    const k = list.length > 1 ? list.findIndex(isScatterIntoZeros) : -1;
+    const scatter = k >= 0 ? list.splice(k, 1)[0]!.producer! : null;
     let g = list[0]!;
     for (let i = 1; i < list.length; i++) g = op.add(g, list[i]!);
+    if (scatter) g = rescatter(scatter, g);
     contributions.set(v, [g]);
     return g;
   };
