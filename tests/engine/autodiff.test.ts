@@ -193,3 +193,38 @@ test('symbolic dims propagate through shape inference', () => {
   assert.deepEqual(op.transpose(x, [0, 2, 1]).shape, ['B', 8, 'T']);
   assert.deepEqual(op.gather(w, g.input('ids', 'int32', ['B', 'T'])).shape, ['B', 'T', 6]);
 });
+
+// ORT's CPU ScatterND(reduction = add) loses updates when several threads add to the same row,
+// so the embedding gradient must not hand it repeated ids (see embeddingGradient in vjp.ts).
+// Two threads, a 256-wide table and 8,192 lookups into 13 rows: far past the sizes at which ORT
+// splits the work. Every run must equal the float64 scatter-add, and every run the first.
+test('Gather VJP: many repeated ids with two threads give the exact, repeatable sum', async () => {
+  const V = 13, D = 256, N = 8192;
+  const g = new Graph('embedding-grad');
+  const table = g.input('table', 'float32', [V, D]);
+  const ids = g.input('ids', 'int64', [N]);
+  const w = g.input('w', 'float32', [N, D]);
+  const loss = op.reduceSum(op.mul(op.gather(table, ids), w), [0, 1], false);
+  const [dTable] = gradients(g, loss, [table]);
+  g.output(dTable!, 'dtable');
+  const { createSession } = await import('../../harness/engine/session.ts');
+  const { serializeGraph } = await import('../../harness/engine/graph/serialize.ts');
+  const session = await createSession(serializeGraph(g), { provider: 'cpu', threads: 2 });
+  const idData = BigInt64Array.from({ length: N }, (_, i) => BigInt((i * 7) % V));
+  const wData = Float32Array.from({ length: N * D }, (_, i) => Math.sin(i) * 1.7);
+  const expected = new Float64Array(V * D);
+  for (let n = 0; n < N; n++) for (let d = 0; d < D; d++) expected[Number(idData[n]) * D + d]! += wData[n * D + d]!;
+  let first: Float32Array | undefined;
+  for (let run = 0; run < 6; run++) {
+    const out = (await session.run({
+      table: new ort.Tensor('float32', new Float32Array(V * D), [V, D]),
+      ids: new ort.Tensor('int64', idData, [N]),
+      w: new ort.Tensor('float32', wData, [N, D]),
+    })).dtable!.data as Float32Array;
+    let worst = 0;
+    for (let i = 0; i < out.length; i++) worst = Math.max(worst, Math.abs(out[i]! - expected[i]!));
+    assert.ok(worst < 1e-3, `run ${run}: the summed gradient is off by ${worst}`);
+    if (!first) first = out.slice();
+    else assert.deepEqual(out, first, `run ${run} differs from the first`);
+  }
+});

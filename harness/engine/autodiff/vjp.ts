@@ -37,6 +37,41 @@ function constantInts(v: Value): number[] {
   return Array.from(c.data as ArrayLike<number | bigint>, Number);
 }
 
+/**
+ * The gradient of Gather(data, idx) along axis 0: each looked-up row of dy added into its row of
+ * data, repeats accumulating. The obvious ScatterND(reduction = add) is wrong on ORT's CPU
+ * provider with two or more threads: it adds duplicate indices from several threads without
+ * synchronisation, so updates are lost (a [8192, 256] scatter into 13 rows differed by up to 30
+ * between runs). So the repeats are summed first, deterministically, and the scatter then writes
+ * each row once: Unique gives the distinct ids and each position's slot, a one-hot [N, U] of the
+ * slots times dy [N, width] sums each id's rows (a MatMul, exact in its order for a given thread
+ * count), and ScatterND adds those U distinct rows. U is at most min(N, rows of data), so the
+ * one-hot costs N·U floats: 8 MB for 8,192 positions over a 256-entry table.
+ */
+function embeddingGradient(data: Value, idx: Value, dy: Value): Value {
+  const g = data.graph;
+  const rowShape = data.shape.slice(1);
+  if (!rowShape.every((d): d is number => typeof d === 'number')) throw new Error(`autodiff: Gather VJP needs static row dims, got ${data}`);
+  const width = rowShape.reduce((a, b) => a * b, 1);
+  // Each lookup gets its own symbolic sizes (the token and position lookups differ in both).
+  const tag = `${g.nodes.filter((k) => k.op === 'Unique').length}`, N = `gather${tag}_n`, U = `gather${tag}_u`;
+  const ids = op.reshape(op.cast(idx, 'int64'), [N]);
+  const [unique, , slot] = g.node('Unique', [ids], [
+    { dtype: 'int64', shape: [U] },
+    { dtype: 'int64', shape: [U] },
+    { dtype: 'int64', shape: [N] },
+    { dtype: 'int64', shape: [U] },
+  ], { sorted: 1 });
+  const count = g.node('Shape', [unique!], [{ dtype: 'int64', shape: [1] }])[0]!;
+  const zero = g.scalar('int64', 0), one = g.scalar('int64', 1);
+  const slots = g.node('Range', [zero, op.squeeze(count, [0]), one], [{ dtype: 'int64', shape: [U] }])[0]!;
+  const hit = g.node('Equal', [op.unsqueeze(slot!, [-1]), op.unsqueeze(slots, [0])], [{ dtype: 'bool', shape: [N, U] }])[0]!;
+  const oneHot = op.cast(hit, data.dtype);
+  const rows = op.reshape(dy, [N, width]);
+  const summed = op.gemm(oneHot, rows, true); // [U, width]
+  return op.scatterNDAdd(op.zerosLike(data), op.unsqueeze(unique!, [-1]), op.reshape(summed, [U, ...rowShape]));
+}
+
 /** Gradient of a reduction: put the reduced axes back, then broadcast to x. */
 function unreduce(node: Node, dy: Value): Value {
   const x = inp(node, 0);
@@ -172,9 +207,7 @@ export const VJP: Record<string, VjpRule> = {
     const data = inp(n, 0), idx = inp(n, 1);
     if ((n.attrs.axis as number) !== 0) throw new Error('autodiff: Gather VJP supports axis 0 only');
     if (!needs[0]) return [null, null];
-    // Embedding gradient: rows of dy added into the looked-up rows (repeats accumulate).
-    const rows = op.unsqueeze(op.cast(idx, 'int64'), [-1]);
-    return [op.scatterNDAdd(op.zerosLike(data), rows, dy!), null];
+    return [embeddingGradient(data, idx, dy!), null];
   },
   GatherElements: (n, [dy], needs) => {
     const data = inp(n, 0);
