@@ -163,6 +163,8 @@ test('bad inputs of a dataset experiment are named, and nothing is written', asy
     ['long-bench', { benchmarks: [{ name: 'aime24' }] }, /benchmarks\[0\] \(aime24\): problem aime24\/60: prompt of 545 tokens \+ 8 response tokens = 553 exceeds the context length 256; .*benchmarks\[0\]\.maxPromptTokens/],
     ['no-template', { policy: { from: withoutTemplate() } }, /policy\.from: .*has no chat template.*"chatTemplate"/],
     ['bad-dataset', { tasks: { datasets: [{ name: 'dapo_math' }] } }, /tasks\.datasets\[0\]\.name: unknown dataset "dapo_math" \(shared datasets: .*\)/],
+    ['bad-bench', { benchmarks: [{ name: 'math5000' }] }, /benchmarks\[0\]\.name: unknown benchmark 'math5000' \(known: .*math500, aime24, aime25, amc23, minerva_math, olympiadbench/],
+    ['k-0', { eval: { k: 0, maxTokens: 8 } }, /invalid experiment:\n  eval\.k: must be >= 1, got 0/],
     ['all-left-out', { tasks: { datasets: [{ name: 'math_train', limit: 20 }], maxPromptTokens: 5 } }, /the training pool is empty \(all 20 prompts are longer than tasks\.maxPromptTokens 5\)/],
   ];
   for (const [name, over, re] of cases) {
