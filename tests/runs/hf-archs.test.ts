@@ -35,7 +35,7 @@ function experiment(name: string, model: string, steps: number): string {
 }
 
 for (const arch of ['llama', 'qwen3', 'llama3']) {
-  test(`${arch}: a GRPO step changes the weights; the export reloads in the source's dtype`, async () => {
+  test(`${arch}: a GRPO step changes the weights; the export reloads in the source's dtype and differs from the start`, async () => {
     const out = join(root, arch);
     const r = await runExperimentFile(experiment(arch, FIXTURES[arch]!, 1), { outputRoot: out, log: () => {} });
     assert.deepEqual(r.runs.map((x) => x.status), ['finished']);
@@ -50,6 +50,10 @@ for (const arch of ['llama', 'qwen3', 'llama3']) {
     let changed = 0;
     for (let i = 0; i < source.params.length; i++) if (ck!.params[i] !== source.params[i]) changed++;
     assert.ok(changed > source.params.length / 2, `${changed} of ${source.params.length} weights changed`);
+    // The reloaded export differs from the start too (in the source's dtype, so rounding could hide a small step).
+    let exportedChanged = 0;
+    for (let i = 0; i < source.params.length; i++) if (exported.params[i] !== source.params[i]) exportedChanged++;
+    assert.ok(exportedChanged > source.params.length / 10, `${arch}: only ${exportedChanged} exported weights differ from the start`);
     assert.equal(JSON.parse(readFileSync(join(run, 'run.json'), 'utf8')).policy.modelType, source.config.modelType);
   });
 }
