@@ -15,6 +15,7 @@ const GROUPS: { commands: string[]; load: () => Promise<Register> }[] = [
   { commands: ['objective'], load: async () => (await import('./cli/objective.ts')).registerObjectiveCommands },
   { commands: ['engine'], load: async () => (await import('./cli/engine.ts')).registerEngineCommands },
   { commands: ['model'], load: async () => (await import('./cli/model.ts')).registerModelCommands },
+  { commands: ['eval'], load: async () => (await import('./cli/eval.ts')).registerEvalCommands },
   { commands: ['grade', 'data'], load: async () => (await import('./cli/tasks.ts')).registerTaskCommands },
   { commands: ['run', 'bench'], load: async () => (await import('./cli/run.ts')).registerRunCommands },
   { commands: ['report'], load: async () => (await import('./cli/report.ts')).registerReportCommands },

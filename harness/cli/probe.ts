@@ -43,6 +43,7 @@ export function registerProbeCommands(program: Command): void {
       if (ck.config.vocabSize !== tok.vocabSize) throw new UsageError(`--checkpoint ${opts.checkpoint}: vocabulary ${ck.config.vocabSize} is not the tokenizer's ${tok.vocabSize}`);
       const ref = opts.reference ? await loadCheckpoint(opts.reference) : ck;
       if (JSON.stringify(ref.config) !== JSON.stringify(ck.config)) throw new UsageError(`--reference ${opts.reference}: its policy config differs from the checkpoint's`);
+      if (exp.tasks.datasets !== undefined) throw new UsageError(`--experiment ${opts.experiment}: the probe samples the built-in curriculum with a GPT checkpoint; this experiment trains on datasets`);
       const pool = trainingProblems(exp.tasks.dataSeed, exp.tasks.trainProblems);
       const policy = await createPolicyEngine(ck.config, { provider: exp.execution.provider, threads: exp.execution.threads || undefined });
       try {

@@ -84,14 +84,23 @@ export class AdamW {
     return { t: this.t, m: this.m.slice(), v: this.v.slice() };
   }
 
-  importState(s: AdamWState): void {
+  /**
+   * The live state without a copy (2 × 4 bytes per parameter saved for a large model), for
+   * writing a checkpoint at once; it changes with the next step.
+   */
+  stateView(): AdamWState {
+    return { t: this.t, m: this.m, v: this.v };
+  }
+
+  /** Restores a state (copied; with `adopt`, its buffers are taken over as they are: a state just read from disk). */
+  importState(s: AdamWState, opts: { adopt?: boolean } = {}): void {
     if (s.m.length !== this.size || s.v.length !== this.size) {
       throw new RangeError(`AdamW.importState: state holds ${s.m.length}/${s.v.length} moments, optimiser has ${this.size} parameters`);
     }
     if (!Number.isInteger(s.t) || s.t < 0) throw new RangeError(`AdamW.importState: bad step count ${s.t}`);
     this.t = s.t;
-    this.m = s.m.slice();
-    this.v = s.v.slice();
+    this.m = opts.adopt ? s.m : s.m.slice();
+    this.v = opts.adopt ? s.v : s.v.slice();
   }
 }
 

@@ -79,6 +79,8 @@ export interface ComparisonTable {
   label: string;
   /** Benchmarks, then 'Average'. */
   columns: string[];
+  /** What the tables print over each column: the paper's names for its six benchmarks (MATH-500, AIME24, …), else the benchmark's. */
+  headers: string[];
   rows: { row: Row; cells: (Cell | null)[] }[];
 }
 
@@ -255,7 +257,8 @@ function buildRows(exp: LoadedExperiment): Row[] {
   for (const k of ordered) {
     const r0 = byKey.get(k)![0]!;
     // A named variant (runs '<name>-s<seed>' of some objective) keeps its name beside the title.
-    titles.set(k, isSft(k) ? 'SFT init' : k === r0.objectiveId ? r0.objectiveTitle : `${r0.objectiveTitle} (${k})`);
+    // The step-0 row: the SFT warm start, or the initial policy of a run without SFT (a Hugging Face checkpoint).
+    titles.set(k, isSft(k) ? (r0.objectiveTitle === 'Initial policy' ? 'Initial policy' : 'SFT init') : k === r0.objectiveId ? r0.objectiveTitle : `${r0.objectiveTitle} (${k})`);
   }
   let colorIdx = 0;
   return ordered.map((key) => {
@@ -337,8 +340,19 @@ function benchmarkHalfWidths(row: Row, metric: EvalMetric, benchmarks: string[],
   return [...se, avg].map((x) => 1.959963984540054 * x);
 }
 
+/** The names the ReNCE paper's table gives its six benchmarks; other benchmarks keep their own. */
+export const BENCHMARK_LABELS: Readonly<Record<string, string>> = {
+  math500: 'MATH-500',
+  aime24: 'AIME24',
+  aime25: 'AIME25',
+  amc23: 'AMC23',
+  minerva_math: 'Minerva',
+  olympiadbench: 'OlympiadBench',
+};
+
 function buildTable(rows: Row[], metric: EvalMetric, benchmarks: string[], k: number | null, cmp: Comparison): ComparisonTable {
   const columns = [...benchmarks, 'Average'];
+  const headers = columns.map((c) => BENCHMARK_LABELS[c] ?? c);
   const tableRows = rows.map((row) => {
     const perSeed = perSeedValues(row, metric, benchmarks, cmp);
     const bench = benchmarkHalfWidths(row, metric, benchmarks, cmp);
@@ -355,7 +369,7 @@ function buildTable(rows: Row[], metric: EvalMetric, benchmarks: string[], k: nu
     const best = Math.max(...present.map((x) => x.stat.mean));
     for (const x of present) x.best = x.stat.mean >= best - 1e-12;
   }
-  return { metric, label: metric.label(k), columns, rows: tableRows };
+  return { metric, label: metric.label(k), columns, headers, rows: tableRows };
 }
 
 function buildSignificance(rows: Row[], tables: ComparisonTable[], resamples: number, baselineKey: string | null, askedFor: string | undefined): Significance[] {

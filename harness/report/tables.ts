@@ -52,7 +52,7 @@ function mdEscape(s: string): string {
 }
 
 export function markdownTable(t: ComparisonTable): string {
-  const head = `| Method | Seeds | ${t.columns.map(mdEscape).join(' | ')} |`;
+  const head = `| Method | Seeds | ${t.headers.map(mdEscape).join(' | ')} |`;
   const align = `|:--|--:|${t.columns.map(() => '--:').join('|')}|`;
   const lines = t.rows.map(({ row, cells }, i) => {
     const name = `${mdEscape(row.title)}${row.partial ? ` ${PARTIAL_MARK}` : ''}`;
@@ -147,7 +147,7 @@ export function texTable(t: ComparisonTable, s: Summary): string {
     `\\label{tab:${s.experiment.replace(/[^A-Za-z0-9]+/g, '-')}-${t.metric.id}}`,
     `\\begin{tabular}{${cols}}`,
     '\\toprule',
-    `Method & ${t.columns.map(texEscape).join(' & ')} \\\\`,
+    `Method & ${t.headers.map(texEscape).join(' & ')} \\\\`,
     '\\midrule',
   ];
   t.rows.forEach(({ row, cells }, i) => {

@@ -51,13 +51,14 @@ export function gainsOverSft(rows: readonly SummaryRow[], benchmark: string, met
 export function compactTable(rows: readonly SummaryRow[], order: readonly string[] = []): string {
   const benches = [...new Set(rows.map((r) => r.benchmark))];
   if (benches.length === 0) return '(no evaluations yet)';
-  const k = rows[0]!.k;
+  // Each benchmark's own k (a benchmark may set its own, e.g. avg@32 on AIME).
+  const kOf = (b: string) => rows.find((r) => r.benchmark === b)!.k;
   const objs = byObjective(rows);
   // SFT first, then the experiment's order, then anything else (e.g. runs of an older config).
   const names = ['sft', ...order, ...[...objs.keys()].sort()];
   const rowsOrder = names.filter((o, i) => names.indexOf(o) === i);
   const gains = new Map(gainsOverSft(rows, benches[0]!).map((g) => [g.objective, g]));
-  const head = ['objective', 'seeds', ...benches.map((b) => `${b} avg@${k}`), `Δ vs SFT on ${benches[0]} (paired)`];
+  const head = ['objective', 'seeds', ...benches.map((b) => `${b} avg@${kOf(b)}`), `Δ vs SFT on ${benches[0]} (paired)`];
   const lines = [`| ${head.join(' | ')} |`, `|${head.map(() => '---').join('|')}|`];
   for (const o of rowsOrder) {
     const rs = objs.get(o);

@@ -1,22 +1,18 @@
-// What runs feed the model: problems encoded as prompts ([BOS] + template) and SFT targets
-// (worked solution + [EOS]), the training prompt stream every objective of a seed shares, and
-// the benchmarks prepared for evaluation.
+// What runs feed the model: the curriculum's problems encoded as prompts ([BOS] + template) and
+// SFT targets (worked solution + [EOS]), the training prompt stream every objective of a seed
+// shares, the training pool and the benchmarks encoded by the policy's prompt format and checked
+// against its context.
 import type { Problem, Benchmark } from '../tasks/types.ts';
 import type { CharTokenizer } from '../tasks/tokenizer.ts';
-import { formatPrompt, formatTarget } from '../tasks/curriculum.ts';
+import type { PromptFormat } from './prompts.ts';
+import { formatTarget } from '../tasks/curriculum.ts';
 import { getBenchmark } from '../tasks/registry.ts';
 import { UsageError } from '../util/errors.ts';
 import { Rng } from '../util/rng.ts';
 import type { BenchmarkEntry } from './experiment.ts';
 import type { PreparedBenchmark } from './evaluate.ts';
 
-export function encodePrompt(tok: CharTokenizer, p: Problem): Int32Array {
-  const body = tok.encode(formatPrompt(p));
-  const out = new Int32Array(body.length + 1);
-  out[0] = tok.bos;
-  out.set(body, 1);
-  return out;
-}
+export { encodePrompt } from './prompts.ts';
 
 export function encodeTarget(tok: CharTokenizer, p: Problem): Int32Array {
   const body = tok.encode(formatTarget(p));
@@ -73,8 +69,43 @@ export class PromptStream {
   }
 }
 
+/**
+ * Encodes a benchmark's problems, leaving out (and counting) those whose prompt is longer than
+ * `maxPromptTokens` when it is given; any prompt that does not fit the context with `maxTokens`
+ * response tokens is an error naming the problem and both lengths.
+ */
+export function encodeBenchmark(
+  name: string, benchmark: Benchmark, all: readonly Problem[], prompts: PromptFormat, contextLength: number, maxTokens: number,
+  opts: { maxPromptTokens?: number; plan?: PreparedBenchmark['plan']; where: string; hint: string },
+): PreparedBenchmark {
+  const problems: Problem[] = [];
+  const encoded: Int32Array[] = [];
+  let leftOut = 0;
+  for (const p of all) {
+    let ids: Int32Array;
+    try {
+      ids = prompts.encode(p);
+    } catch (err) {
+      throw new UsageError(`${opts.where}: ${(err as Error).message.startsWith(`problem ${p.id}`) ? '' : `problem ${p.id}: `}${(err as Error).message}`);
+    }
+    if (opts.maxPromptTokens !== undefined && ids.length > opts.maxPromptTokens) {
+      leftOut++;
+      continue;
+    }
+    if (ids.length + maxTokens > contextLength) {
+      throw new UsageError(`${opts.where}: problem ${p.id}: prompt of ${ids.length} tokens + ${maxTokens} response tokens = ${ids.length + maxTokens} exceeds the context length ${contextLength}; ${opts.hint}`);
+    }
+    problems.push(p);
+    encoded.push(ids);
+  }
+  if (problems.length === 0) {
+    throw new UsageError(`${opts.where}: no problems left${leftOut ? ` (all ${leftOut} prompts are longer than maxPromptTokens ${opts.maxPromptTokens})` : ''}`);
+  }
+  return { name, benchmark, problems, prompts: encoded, ...(opts.plan && Object.keys(opts.plan).length ? { plan: opts.plan } : {}), ...(leftOut ? { leftOut } : {}) };
+}
+
 /** Loads each benchmark of the experiment and encodes its prompts, checking they fit the context. */
-export function prepareBenchmarks(entries: readonly BenchmarkEntry[], tok: CharTokenizer, contextLength: number, maxTokens: number, where: string): PreparedBenchmark[] {
+export function prepareBenchmarks(entries: readonly BenchmarkEntry[], prompts: PromptFormat, contextLength: number, maxTokens: number, where: string): PreparedBenchmark[] {
   return entries.map((e, i) => {
     let benchmark: Benchmark;
     try {
@@ -85,18 +116,51 @@ export function prepareBenchmarks(entries: readonly BenchmarkEntry[], tok: CharT
     let problems = benchmark.problems();
     if (e.limit !== undefined) problems = problems.slice(0, e.limit);
     if (problems.length === 0) throw new UsageError(`${where}: benchmarks[${i}] (${e.name}) has no problems`);
-    const prompts = problems.map((p) => {
-      let ids: Int32Array;
-      try {
-        ids = encodePrompt(tok, p);
-      } catch (err) {
-        throw new UsageError(`${where}: benchmarks[${i}] (${e.name}), problem ${p.id}: ${(err as Error).message}`);
-      }
-      if (ids.length + maxTokens > contextLength) {
-        throw new UsageError(`${where}: benchmarks[${i}] (${e.name}), problem ${p.id}: prompt of ${ids.length} tokens + ${maxTokens} response tokens exceeds policy.contextLength ${contextLength}`);
-      }
-      return ids;
+    const plan: PreparedBenchmark['plan'] = {};
+    if (e.k !== undefined) plan.k = e.k;
+    if (e.temperature !== undefined) plan.temperature = e.temperature;
+    if (e.topP !== undefined) plan.topP = e.topP;
+    return encodeBenchmark(e.name, benchmark, problems, prompts, contextLength, maxTokens, {
+      maxPromptTokens: e.maxPromptTokens, plan, where: `${where}: benchmarks[${i}] (${e.name})`,
+      hint: `lower eval.maxTokens, shorten the prompt template, or leave such problems out with benchmarks[${i}].maxPromptTokens`,
     });
-    return { name: e.name, benchmark, problems, prompts };
   });
+}
+
+export interface PreparedPool {
+  pool: Problem[];
+  /** Problems left out because their prompt exceeded tasks.maxPromptTokens. */
+  leftOut: number;
+  /** The longest prompt kept, in tokens. */
+  longest: number;
+}
+
+/**
+ * Encodes a training pool (so each prompt is encoded once) and checks it against the context:
+ * with `maxPromptTokens`, longer prompts are left out and counted; any prompt that cannot take
+ * rl.maxTokens response tokens within the context is an error naming the problem.
+ */
+export function prepareTrainingPool(all: readonly Problem[], prompts: PromptFormat, contextLength: number, maxTokens: number, maxPromptTokens: number | undefined, where: string): PreparedPool {
+  const pool: Problem[] = [];
+  let leftOut = 0;
+  let longest = 0;
+  for (const p of all) {
+    let n: number;
+    try {
+      n = prompts.encode(p).length;
+    } catch (err) {
+      throw new UsageError(`${where}: ${(err as Error).message.startsWith(`problem ${p.id}`) ? '' : `problem ${p.id}: `}${(err as Error).message}`);
+    }
+    if (maxPromptTokens !== undefined && n > maxPromptTokens) {
+      leftOut++;
+      continue;
+    }
+    if (n + maxTokens > contextLength) {
+      throw new UsageError(`${where}: training problem ${p.id}: prompt of ${n} tokens + rl.maxTokens ${maxTokens} = ${n + maxTokens} exceeds the context length ${contextLength}; leave long prompts out with tasks.maxPromptTokens (at most ${contextLength - maxTokens} here), or lower rl.maxTokens`);
+    }
+    pool.push(p);
+    longest = Math.max(longest, n);
+  }
+  if (pool.length === 0) throw new UsageError(`${where}: the training pool is empty${leftOut ? ` (all ${leftOut} prompts are longer than tasks.maxPromptTokens ${maxPromptTokens})` : ''}`);
+  return { pool, leftOut, longest };
 }

@@ -1,20 +1,29 @@
-// Evaluation of one set of weights on the experiment's benchmarks, through the shared rollout
-// engine: k sampled responses per problem at the evaluation temperature, plus one greedy
-// response, graded by each benchmark's own grader (maj@k votes by its `equivalent` when it has
-// one). Produces the eval.jsonl rows (results/README.md): avg@k, pass@1..k, maj@k, greedy
-// accuracy, mean response length, and the per-problem outcomes behind them, from which the
-// report computes the uncertainty due to the finite benchmark.
-import type { Benchmark, Problem } from '../tasks/types.ts';
+// Evaluation of one set of weights on benchmarks, through the shared rollout engine: k sampled
+// responses per problem at the evaluation temperature, plus one greedy response, graded by each
+// benchmark's own grader (maj@k votes by its `equivalent` when it has one). A temperature of 0
+// means greedy decoding only (k = 1; the greedy column is the same decode). A response that hits
+// the token limit counts as wrong with `truncatedWrong` (rlbench eval, the Hugging Face suites),
+// else it is graded as it stands; either way it is counted in the truncated fraction. Produces the eval.jsonl rows (results/README.md): avg@k,
+// pass@1..k, maj@k, greedy accuracy, mean response length, truncated fractions and the
+// per-problem outcomes behind them; evaluateBenchmark also returns every graded response (for
+// `rlbench eval --out`).
+import type { Benchmark, ExtractionStage, Problem } from '../tasks/types.ts';
 import { Rng } from '../util/rng.ts';
 import type { RolloutEngine } from './rollout.ts';
 import { scoreSamples, type GradedSample } from './pass-at-k.ts';
 
 export interface EvalPlan {
   k: number;
+  /** 0: greedy decoding only (k must be 1). */
   temperature: number;
   topP: number;
   greedy: boolean;
   maxTokens: number;
+  /**
+   * A response that hits the token limit counts as wrong (and does not vote in maj@k), whatever
+   * it holds. Off (absent): it is graded as it stands, as the built-in suites always have been.
+   */
+  truncatedWrong?: boolean;
 }
 
 /** A benchmark with its problems already encoded as prompts. */
@@ -23,6 +32,10 @@ export interface PreparedBenchmark {
   benchmark: Benchmark;
   problems: Problem[];
   prompts: Int32Array[];
+  /** Settings of this benchmark that differ from the evaluation's (e.g. avg@32 on AIME). */
+  plan?: Partial<Pick<EvalPlan, 'k' | 'temperature' | 'topP'>>;
+  /** Problems left out because their prompt was longer than the benchmark's maxPromptTokens. */
+  leftOut?: number;
 }
 
 export interface EvalRow {
@@ -34,6 +47,7 @@ export interface EvalRow {
   n: number;
   k: number;
   temperature: number;
+  topP?: number;
   avgAtK: number;
   passAtK: number[];
   majAtK: number;
@@ -41,6 +55,10 @@ export interface EvalRow {
   meanLength: number;
   /** Fraction of sampled responses that hit the token limit. */
   truncated: number;
+  /** Fraction of greedy responses that hit the token limit (null without greedy decoding). */
+  greedyTruncated?: number | null;
+  /** Problems of the benchmark left out for a prompt longer than its maxPromptTokens (absent: none). */
+  leftOut?: number;
   /** Seconds this evaluation took (not counted in the run's training wall time). */
   evalTime: number;
   /**
@@ -57,6 +75,28 @@ export interface EvalPoint {
   wallTime: number;
 }
 
+/** One graded response. */
+export interface GradedResponse {
+  text: string;
+  /** Response tokens, the EOS included when one was produced. */
+  tokens: number;
+  truncated: boolean;
+  extracted: string | null;
+  stage: ExtractionStage | null;
+  correct: boolean;
+}
+
+export interface BenchmarkEvaluation {
+  row: Omit<EvalRow, keyof EvalPoint>;
+  /** Per problem, its k sampled responses. */
+  samples: GradedResponse[][];
+  /** Per problem, its greedy response (null without greedy decoding). */
+  greedy: GradedResponse[] | null;
+}
+
+/** Progress of one benchmark's evaluation: sequences decoded of the total, and response tokens. */
+export type EvalProgress = (p: { benchmark: string; done: number; total: number; tokens: number }) => void;
+
 /**
  * The sampling stream of an evaluation depends only on (eval seed, benchmark), not on the run,
  * the step or the weights: every evaluation draws the same uniforms (common random numbers), so
@@ -67,61 +107,92 @@ export function evalRng(evalSeed: number, benchmark: string): Rng {
   return new Rng(evalSeed).fork(`eval:${benchmark}`);
 }
 
+/** The plan one benchmark is evaluated with: the evaluation's, with the benchmark's own settings over it. */
+export function benchmarkPlan(plan: EvalPlan, b: Pick<PreparedBenchmark, 'plan'>): EvalPlan {
+  const p = { ...plan, ...b.plan };
+  if (p.temperature === 0) {
+    if (p.k !== 1) throw new RangeError(`evaluation at temperature 0 is greedy decoding: k must be 1, got ${p.k}`);
+    return { ...p, greedy: false };
+  }
+  return p;
+}
+
+export async function evaluateBenchmark(engine: RolloutEngine, params: Float32Array, b: PreparedBenchmark, basePlan: EvalPlan, evalSeed: number, onProgress?: EvalProgress): Promise<BenchmarkEvaluation> {
+  const t0 = performance.now();
+  const plan = benchmarkPlan(basePlan, b);
+  const greedyOnly = plan.temperature === 0;
+  const n = b.problems.length;
+  const total = n * plan.k + (plan.greedy ? n : 0);
+  const rng = evalRng(evalSeed, b.name);
+  const grader = b.benchmark.grader;
+  const graded = (g: { promptIndex: number; text: string; tokens: Int32Array; truncated: boolean }): GradedResponse => {
+    const r = grader.grade(g.text, b.problems[g.promptIndex]!.answer);
+    const correct = r.correct && !(plan.truncatedWrong && g.truncated);
+    return { text: g.text, tokens: g.tokens.length, truncated: g.truncated, extracted: r.extracted, stage: r.stage ?? null, correct };
+  };
+  let sampledTokens = 0;
+  onProgress?.({ benchmark: b.name, done: 0, total, tokens: 0 });
+  const sampled = await engine.generate({
+    params,
+    prompts: b.prompts,
+    samples: plan.k,
+    sampling: { temperature: plan.temperature, topP: plan.topP, maxTokens: plan.maxTokens },
+    rng: rng.fork('sampled'),
+    behaviourLogprobs: false,
+    onProgress: onProgress && ((done, tokens) => onProgress({ benchmark: b.name, done, total, tokens: (sampledTokens = tokens) })),
+  });
+  const samples: GradedResponse[][] = b.problems.map(() => []);
+  let length = 0;
+  let truncated = 0;
+  for (const g of sampled) {
+    samples[g.promptIndex]!.push(graded(g));
+    length += g.tokens.length;
+    if (g.truncated) truncated++;
+  }
+  // A truncated response that counts as wrong does not vote either.
+  const perProblem: GradedSample[][] = samples.map((xs) => xs.map((x) => ({ correct: x.correct, extracted: plan.truncatedWrong && x.truncated ? null : x.extracted })));
+  const scores = scoreSamples(perProblem, grader.equivalent ? (x, y) => grader.equivalent!(x, y) : undefined);
+  let greedy: GradedResponse[] | null = null;
+  if (plan.greedy) {
+    const gr = await engine.generate({
+      params,
+      prompts: b.prompts,
+      samples: 1,
+      sampling: { temperature: 0, topP: 1, maxTokens: plan.maxTokens },
+      rng: rng.fork('greedy'),
+      behaviourLogprobs: false,
+      onProgress: onProgress && ((done, tokens) => onProgress({ benchmark: b.name, done: n * plan.k + done, total, tokens: sampledTokens + tokens })),
+    });
+    greedy = new Array<GradedResponse>(n);
+    for (const g of gr) greedy[g.promptIndex] = graded(g);
+  }
+  const greedyPer = greedyOnly ? scores.correct.map((c) => (c > 0 ? 1 : 0)) : greedy ? greedy.map((g) => (g.correct ? 1 : 0)) : null;
+  const mean = (xs: number[]) => xs.reduce((a, x) => a + x, 0) / xs.length;
+  const row: BenchmarkEvaluation['row'] = {
+    benchmark: b.name,
+    n: scores.n,
+    k: scores.k,
+    temperature: plan.temperature,
+    topP: plan.topP,
+    avgAtK: scores.avgAtK,
+    passAtK: scores.passAtK,
+    majAtK: scores.majAtK,
+    greedy: greedyPer ? mean(greedyPer) : null,
+    meanLength: length / sampled.length,
+    truncated: truncated / sampled.length,
+    greedyTruncated: greedyOnly ? truncated / sampled.length : greedy ? greedy.filter((g) => g.truncated).length / n : null,
+    ...(b.leftOut ? { leftOut: b.leftOut } : {}),
+    evalTime: (performance.now() - t0) / 1000,
+    perProblem: { correct: scores.correct, maj: scores.maj, greedy: greedyPer },
+  };
+  return { row, samples, greedy: greedyOnly ? samples.map((xs) => xs[0]!) : greedy };
+}
+
 export async function evaluate(engine: RolloutEngine, params: Float32Array, benches: readonly PreparedBenchmark[], plan: EvalPlan, evalSeed: number, at: EvalPoint): Promise<EvalRow[]> {
   const rows: EvalRow[] = [];
   for (const b of benches) {
-    const t0 = performance.now();
-    const rng = evalRng(evalSeed, b.name);
-    const sampled = await engine.generate({
-      params,
-      prompts: b.prompts,
-      samples: plan.k,
-      sampling: { temperature: plan.temperature, topP: plan.topP, maxTokens: plan.maxTokens },
-      rng: rng.fork('sampled'),
-      behaviourLogprobs: false,
-    });
-    const perProblem: GradedSample[][] = b.problems.map(() => []);
-    let length = 0;
-    let truncated = 0;
-    for (const g of sampled) {
-      const p = b.problems[g.promptIndex]!;
-      const r = b.benchmark.grader.grade(g.text, p.answer);
-      perProblem[g.promptIndex]!.push({ correct: r.correct, extracted: r.extracted });
-      length += g.tokens.length;
-      if (g.truncated) truncated++;
-    }
-    const grader = b.benchmark.grader;
-    const scores = scoreSamples(perProblem, grader.equivalent ? (x, y) => grader.equivalent!(x, y) : undefined);
-    let greedy: number | null = null;
-    let greedyPer: number[] | null = null;
-    if (plan.greedy) {
-      const gr = await engine.generate({
-        params,
-        prompts: b.prompts,
-        samples: 1,
-        sampling: { temperature: 0, topP: 1, maxTokens: plan.maxTokens },
-        rng: rng.fork('greedy'),
-        behaviourLogprobs: false,
-      });
-      greedyPer = new Array<number>(b.problems.length).fill(0);
-      for (const g of gr) if (grader.grade(g.text, b.problems[g.promptIndex]!.answer).correct) greedyPer[g.promptIndex] = 1;
-      greedy = greedyPer.reduce((a, x) => a + x, 0) / b.problems.length;
-    }
-    rows.push({
-      ...at,
-      benchmark: b.name,
-      n: scores.n,
-      k: scores.k,
-      temperature: plan.temperature,
-      avgAtK: scores.avgAtK,
-      passAtK: scores.passAtK,
-      majAtK: scores.majAtK,
-      greedy,
-      meanLength: length / sampled.length,
-      truncated: truncated / sampled.length,
-      evalTime: (performance.now() - t0) / 1000,
-      perProblem: { correct: scores.correct, maj: scores.maj, greedy: greedyPer },
-    });
+    const { row } = await evaluateBenchmark(engine, params, b, plan, evalSeed);
+    rows.push({ ...at, ...row });
   }
   return rows;
 }

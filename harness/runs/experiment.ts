@@ -7,11 +7,14 @@ import { dirname, resolve } from 'node:path';
 import { Ajv, type ErrorObject } from 'ajv';
 import { UsageError } from '../util/errors.ts';
 import type { Objective } from '../../objectives/types.ts';
+import type { DatasetSource } from '../tasks/training-data.ts';
 import { getObjective, isPluginPath, loadObjectivePlugin, resolveObjectiveConfig } from '../../objectives/registry.ts';
 
 const schema = JSON.parse(readFileSync(new URL('./experiment.schema.json', import.meta.url), 'utf8')) as Record<string, unknown>;
 
-export interface PolicySettings {
+/** The built-in GPT: its shape (the vocabulary comes from the character tokenizer). */
+export interface GptPolicySettings {
+  from?: undefined;
   dModel: number;
   nLayers: number;
   nHeads: number;
@@ -19,6 +22,27 @@ export interface PolicySettings {
   contextLength: number;
   initSeed: number;
 }
+
+/** A Hugging Face checkpoint folder: its config.json fixes the architecture. */
+export interface HfPolicySettings {
+  from: string;
+  /** At most max_position_embeddings; default that. */
+  contextLength?: number;
+  chatTemplate?: string;
+  promptTemplate?: string;
+}
+
+export type PolicySettings = GptPolicySettings | HfPolicySettings;
+
+export function isHfPolicy(p: PolicySettings): p is HfPolicySettings {
+  return p.from !== undefined;
+}
+
+/** The built-in arithmetic curriculum, or training datasets (tasks/training-data.ts). */
+export type TasksSettings = { dataSeed: number; maxPromptTokens?: number; /** Training rewards' grader; absent: 'math' (strict). */ grader?: 'math' | 'math-last-number' | 'math-verify' } & (
+  | { curriculum: 'builtin'; trainProblems: number; datasets?: undefined }
+  | { datasets: DatasetSource[]; dataDir?: string }
+);
 
 export interface SftSettings {
   steps: number;
@@ -64,6 +88,10 @@ export interface EvalSettings {
   greedy: boolean;
   maxTokens?: number;
   batchSize: number;
+  /** Token budget of one decode pass (rows × (prompt + maxTokens)); absent or 0: none. */
+  batchTokens?: number;
+  /** A truncated response counts as wrong (absent: graded as it stands). */
+  truncatedWrong?: boolean;
   seed: number;
 }
 
@@ -78,6 +106,12 @@ export interface BenchmarkEntry {
   name: string;
   limit?: number;
   path?: string;
+  /** This benchmark's own evaluation settings (default: eval's). */
+  k?: number;
+  temperature?: number;
+  topP?: number;
+  /** Leave out problems whose prompt is longer (counted), instead of refusing them. */
+  maxPromptTokens?: number;
 }
 
 /** A validated experiment with every default filled. */
@@ -85,11 +119,12 @@ export interface Experiment {
   name: string;
   description: string;
   policy: PolicySettings;
-  tasks: { curriculum: 'builtin'; trainProblems: number; dataSeed: number };
+  tasks: TasksSettings;
   benchmarks: BenchmarkEntry[];
   objectives: ObjectiveEntry[];
   seeds: number[];
-  sft: SftSettings;
+  /** null: no SFT (always so for a Hugging Face policy). */
+  sft: SftSettings | null;
   rl: RlSettings;
   budget: Budget;
   eval: EvalSettings;
@@ -162,10 +197,62 @@ export function validateExperiment(raw: unknown, where: string): Experiment {
       throw new UsageError(`${where}: objectives[${i}]: give exactly one of "id" (a registered objective) or "module" (a plugin path)`);
     }
   });
-  const p = exp.policy;
-  if (p.dModel % p.nHeads !== 0) throw new UsageError(`${where}: policy.dModel (${p.dModel}) must be divisible by policy.nHeads (${p.nHeads})`);
+  normalizePolicy(exp, raw as Record<string, unknown>, where);
+  normalizeTasks(exp, raw as Record<string, unknown>, where);
   if (exp.eval.maxTokens === undefined) exp.eval.maxTokens = exp.rl.maxTokens;
   return exp;
+}
+
+const GPT_FIELDS = ['dModel', 'nLayers', 'nHeads', 'mlpRatio', 'initSeed'] as const;
+
+/**
+ * The schema fills the GPT's defaults whatever the policy; a Hugging Face policy ("from") keeps
+ * only what was given, refuses the GPT's shape fields, and takes no SFT (sft absent, null or
+ * { "steps": 0 }, all recorded as null).
+ */
+function normalizePolicy(exp: Experiment, raw: Record<string, unknown>, where: string): void {
+  const given = (raw.policy ?? {}) as Record<string, unknown>;
+  const p = exp.policy as unknown as Record<string, unknown>;
+  if (given.from === undefined) {
+    for (const k of ['chatTemplate', 'promptTemplate']) {
+      if (given[k] !== undefined) throw new UsageError(`${where}: policy.${k}: applies to a Hugging Face policy ("from": DIR); the built-in GPT reads the curriculum's prompts`);
+    }
+    const g = exp.policy as GptPolicySettings;
+    if (g.dModel % g.nHeads !== 0) throw new UsageError(`${where}: policy.dModel (${g.dModel}) must be divisible by policy.nHeads (${g.nHeads})`);
+    return;
+  }
+  const bad = GPT_FIELDS.find((k) => given[k] !== undefined);
+  if (bad) throw new UsageError(`${where}: policy.${bad}: not allowed with policy.from (the checkpoint's config.json fixes the architecture and its weights the initialisation)`);
+  for (const k of [...GPT_FIELDS, 'contextLength']) if (given[k] === undefined) delete p[k];
+  const sft = raw.sft as Record<string, unknown> | null | undefined;
+  if (sft !== undefined && sft !== null) {
+    const steps = sft.steps;
+    if (steps !== 0 || Object.keys(sft).some((k) => k !== 'steps')) {
+      throw new UsageError(`${where}: sft: a Hugging Face policy (policy.from) starts from its own weights and takes no SFT here; leave "sft" out, or set it to null or { "steps": 0 }`);
+    }
+  }
+  exp.sft = null;
+}
+
+/** Datasets replace the curriculum: its fields are refused beside them, and dropped from the record. */
+function normalizeTasks(exp: Experiment, raw: Record<string, unknown>, where: string): void {
+  const given = (raw.tasks ?? {}) as Record<string, unknown>;
+  const t = exp.tasks as unknown as Record<string, unknown>;
+  if (given.datasets === undefined) {
+    if (given.dataDir !== undefined) throw new UsageError(`${where}: tasks.dataDir: applies to tasks.datasets`);
+    return;
+  }
+  for (const k of ['curriculum', 'trainProblems']) {
+    if (given[k] !== undefined) throw new UsageError(`${where}: tasks.${k}: not allowed with tasks.datasets (the pool is the datasets' problems)`);
+    delete t[k];
+  }
+  if (!isHfPolicy(exp.policy)) throw new UsageError(`${where}: tasks.datasets: needs a Hugging Face policy ("policy": { "from": DIR }); the built-in GPT's character vocabulary reads only the curriculum`);
+  (given.datasets as Record<string, unknown>[]).forEach((d, i) => {
+    if (d.path === undefined && d.name === undefined) throw new UsageError(`${where}: tasks.datasets[${i}]: give "name" (a shared dataset) or "path" (a JSONL file)`);
+    if (d.path !== undefined && (d.problemField === undefined || d.answerField === undefined)) {
+      throw new UsageError(`${where}: tasks.datasets[${i}]: a "path" source needs "problemField" and "answerField"`);
+    }
+  });
 }
 
 /** Reads, parses and validates an experiment file. */

@@ -76,10 +76,35 @@ const BYTES_PER_PROBLEM = 500;
 /** Per sequence held in JS: the objects, its text (UTF-16) and its random stream. */
 const BYTES_PER_SEQUENCE = 600;
 
+/** What a training step keeps per parameter besides the weights (see stepBytesPerParam). */
+export interface StepHolds {
+  /** A frozen reference copy (only when an objective needs logpRef: a KL term, DPO). */
+  reference: boolean;
+  /** How a checkpoint is written: the GPT's ONNX protobuf (one serialised copy), or streamed safetensors (no copy). */
+  checkpoint: 'onnx' | 'streamed';
+}
+
+/**
+ * Bytes per parameter a training step holds, itemised. logpOld needs no copy: it is computed from
+ * the behaviour weights before the step's first update. The gradient was measured (a 42M-parameter
+ * Llama-shaped policy, 2 threads): 17.5 bytes per parameter more resident after the first
+ * gradient call, of which 4 are the gradient in JavaScript and the rest ONNX Runtime's arena,
+ * which keeps the per-tensor gradients and the packed output between calls.
+ */
+export function stepBytesPerParam(h: StepHolds): MemoryPart[] {
+  return [
+    { what: 'weights', bytes: F32 },
+    ...(h.reference ? [{ what: 'frozen reference', bytes: F32 }] : []),
+    { what: 'gradient (JavaScript + ONNX Runtime arena)', bytes: 4 * F32 },
+    { what: 'AdamW moments and decay mask', bytes: 2 * F32 + 1 },
+    ...(h.checkpoint === 'onnx' ? [{ what: 'checkpoint serialisation', bytes: F32 }] : []),
+  ];
+}
+
 /**
  * The estimate, itemised:
- * - weights: policy + frozen reference; gradient: graph output + accumulator; AdamW: m and v;
- *   a checkpoint write: the ONNX bytes and the optimizer file (2 copies): 9 float32 copies;
+ * - per parameter, what a step holds (stepBytesPerParam): weights, the reference when needed,
+ *   the gradient, AdamW's moments, and a GPT checkpoint's serialised copy;
  * - activations of the largest teacher-forced chunk: per token and layer the forward values
  *   (about 8·dModel + 2·kvDim + mlpMatrices·mlpHidden, plus 2·nHeads·seqLen for the attention
  *   scores and probabilities) and 3·vocab for logits and log-softmax; three times: the log-prob
@@ -92,7 +117,7 @@ const BYTES_PER_SEQUENCE = 600;
  *   minibatch (about 28 bytes per token) plus per-sequence overhead; evaluation samples alike;
  * - the training pool and the runtime itself.
  */
-export function estimateRunMemory(m: ModelShape, w: WorkShape): MemoryEstimate {
+export function estimateRunMemory(m: ModelShape, w: WorkShape, holds: StepHolds = { reference: true, checkpoint: 'onnx' }): MemoryEstimate {
   const T = w.seqLen;
   const rows = Math.max(1, Math.floor(w.chunkTokens / T));
   const chunk = rows * T;
@@ -101,8 +126,10 @@ export function estimateRunMemory(m: ModelShape, w: WorkShape): MemoryEstimate {
   const activations = ARENA_OVERHEAD * 3 * forward;
   const kv = ARENA_OVERHEAD * F32 * (2 * w.decodeBatch * T * m.nLayers * 2 * m.kvDim + w.decodeBatch * m.vocabSize);
   const perSeq = (tokenBytes: number) => T * tokenBytes + BYTES_PER_SEQUENCE;
+  const perParam = stepBytesPerParam(holds);
+  const bpp = perParam.reduce((a, p) => a + p.bytes, 0);
   const parts: MemoryPart[] = [
-    { what: `weights, reference, gradient, AdamW moments and checkpoint buffers (9 × ${m.paramCount.toLocaleString('en-US')} float32 parameters)`, bytes: 9 * F32 * m.paramCount },
+    { what: `${perParam.map((p) => p.what).join(', ')} (${bpp} bytes × ${m.paramCount.toLocaleString('en-US')} parameters)`, bytes: bpp * m.paramCount },
     { what: `activations of a ${chunk.toLocaleString('en-US')}-token teacher-forced chunk`, bytes: activations },
     { what: `KV cache for ${w.decodeBatch.toLocaleString('en-US')} sequences × ${T} tokens`, bytes: kv },
     { what: `rollouts of one training step (${w.rolloutsPerStep.toLocaleString('en-US')}) and one SFT batch (${w.sftBatch.toLocaleString('en-US')})`, bytes: (w.rolloutsPerStep + w.sftBatch) * perSeq(28) },

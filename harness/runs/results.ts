@@ -9,14 +9,15 @@ import { accessSync, constants, existsSync, readFileSync, readdirSync } from 'no
 import { basename, join } from 'node:path';
 import { stringify } from 'csv-stringify/sync';
 import type { PolicyConfig } from '../engine/types.ts';
-import { saveCheckpoint, loadCheckpoint } from '../engine/checkpoint.ts';
 import type { AdamWState } from '../engine/optim.ts';
-import { readChecksums, verifyChecksum, writeChecksums } from '../util/checksums.ts';
+import { readChecksums, verifyChecksum, writeChecksums, SUMS_FILE } from '../util/checksums.ts';
 import { isReportable, printable } from '../util/errors.ts';
 import { CorruptFileError, readFileOrNull, readJsonFile, readJsonlFile, recoverDir, replaceDirAtomic, writeFileAtomic, writeJsonAtomic } from '../util/fs.ts';
 import { cpuInfo, cpuLabel } from '../util/machine.ts';
 import { describeHolder, withLock, type LockOptions } from '../util/lock.ts';
 import type { EvalRow } from './evaluate.ts';
+import { loadPolicyFiles, readOptimizerFile, savePolicyFiles, writeOptimizerFile } from './policy-checkpoint.ts';
+import type { PolicyInfo } from './policy-source.ts';
 import type { ObjectiveState } from '../../objectives/types.ts';
 
 export type RunStatus = 'running' | 'finished' | 'failed';
@@ -40,7 +41,10 @@ export interface RunJson {
   cpu: string;
   /** The CPU's instruction-set extensions that pick ONNX Runtime's kernels (harness/util/machine.ts). */
   isa?: string;
+  /** The start every run of the experiment trains from: the SFT cache entry, or the initial policy ('init-<digest>'). */
   sft?: { hash: string; dir: string };
+  /** The policy: built-in GPT or Hugging Face checkpoint, its size, context and prompt formatting. */
+  policy?: PolicyInfo;
   startedAt: string;
   updatedAt: string;
   finishedAt?: string;
@@ -175,14 +179,15 @@ export interface TrainState {
   objectiveState?: ObjectiveState;
 }
 
-/** The checkpoint folder is built aside and swapped in whole; SHA256SUMS covers its four files. */
-export async function saveRunCheckpoint(runDir: string, config: PolicyConfig, params: Float32Array, opt: AdamWState, state: TrainState): Promise<void> {
+/**
+ * The checkpoint folder is built aside and swapped in whole; SHA256SUMS covers every file. The
+ * policy is written by savePolicyFiles (a GPT as ONNX, a Hugging Face policy as a float32
+ * Hugging Face folder carrying `hfSource`'s config and tokenizer), the AdamW moments in pieces.
+ */
+export async function saveRunCheckpoint(runDir: string, config: PolicyConfig, params: Float32Array, opt: AdamWState, state: TrainState, hfSource: string | null = null): Promise<void> {
   await replaceDirAtomic(join(runDir, 'checkpoint'), async (tmp) => {
-    const sums = await saveCheckpoint(tmp, config, params);
-    const moments = new Float32Array(opt.m.length * 2);
-    moments.set(opt.m, 0);
-    moments.set(opt.v, opt.m.length);
-    sums['optimizer.bin'] = writeFileAtomic(join(tmp, 'optimizer.bin'), new Uint8Array(moments.buffer)).sha256;
+    const sums = await savePolicyFiles(tmp, config, params, hfSource);
+    sums['optimizer.bin'] = writeOptimizerFile(join(tmp, 'optimizer.bin'), opt.m, opt.v);
     sums['state.json'] = writeJsonAtomic(join(tmp, 'state.json'), { ...state, optimizer: { t: opt.t, size: opt.m.length, file: 'optimizer.bin', layout: 'float32 m then v' } }).sha256;
     writeChecksums(tmp, sums);
   });
@@ -239,28 +244,15 @@ export async function loadRunCheckpoint(runDir: string): Promise<{ params: Float
     throw new CorruptFileError(join(dir, 'state.json'), `truncated or not valid JSON (${printable((e as Error).message)})`, remedy);
   }
   const raw = validateState(parsed, join(dir, 'state.json'), remedy);
-  const policyJson = readFileOrNull(join(dir, 'policy.json'), remedy);
-  if (policyJson === null) throw new CorruptFileError(join(dir, 'policy.json'), 'missing from the checkpoint folder', remedy);
-  verifyChecksum(dir, 'policy.json', policyJson, sums, remedy);
-  let params: Float32Array;
-  try {
-    ({ params } = await loadCheckpoint(dir));
-  } catch (e) {
-    if (e instanceof CorruptFileError) throw e.withRemedy(remedy);
-    if (isReportable(e)) throw new CorruptFileError(dir, (e as Error).message.replace(/^loadCheckpoint: /, ''), remedy);
-    throw e;
-  }
-  const optPath = join(dir, 'optimizer.bin');
-  const buf = readFileOrNull(optPath, remedy);
-  if (buf === null) throw new CorruptFileError(optPath, 'missing from the checkpoint folder', remedy);
-  verifyChecksum(dir, 'optimizer.bin', buf, sums, remedy);
+  const { params } = await loadPolicyFiles(dir, sums, remedy);
   const n = raw.optimizer.size;
   if (params.length !== n) throw new CorruptFileError(join(dir, 'state.json'), `optimizer.size is ${n}, but the policy has ${params.length} parameters`, remedy);
-  if (buf.byteLength !== 2 * n * 4) throw new CorruptFileError(optPath, `holds ${buf.byteLength} bytes, expected ${2 * n * 4} (float32 m then v for ${n} parameters)`, remedy);
-  const moments = new Float32Array(buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.byteLength));
+  const optPath = join(dir, 'optimizer.bin');
+  if (sums !== null && !sums.has('optimizer.bin')) throw new CorruptFileError(join(dir, SUMS_FILE), 'has no checksum for optimizer.bin', remedy);
+  const { m, v } = readOptimizerFile(optPath, n, sums?.get('optimizer.bin') ?? null, remedy);
   const { step, cursor, refillCursor = 0, rollouts, tokens, wallTime, objectiveState } = raw;
   const state: TrainState = { step, cursor, refillCursor, rollouts, tokens, wallTime, ...(objectiveState ? { objectiveState } : {}) };
-  return { params, opt: { t: raw.optimizer.t, m: moments.slice(0, n), v: moments.slice(n) }, state };
+  return { params, opt: { t: raw.optimizer.t, m, v }, state };
 }
 
 /** Run directories of an experiment (those holding a run.json), sorted by name. */

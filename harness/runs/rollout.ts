@@ -29,6 +29,8 @@ export interface GenerateRequest {
   behaviourLogprobs?: boolean;
   /** Also score them at these weights (logpRef). */
   refParams?: Float32Array;
+  /** Called after each decoded chunk: sequences finished so far (of prompts × samples) and response tokens generated. */
+  onProgress?: (done: number, tokens: number) => void;
 }
 
 export interface Generation {
@@ -59,6 +61,12 @@ export interface RolloutEngineOptions {
   detokenize: (ids: Int32Array) => string;
   /** Sequences decoded together in one KV-cache pass (default 256). */
   batchSize?: number;
+  /**
+   * Token budget of one decode pass: rows × (longest prompt + maxTokens) stays within it, so the
+   * KV cache of long generations stays bounded (at least one row). 0: rows are bounded by
+   * batchSize only (the default).
+   */
+  maxBatchTokens?: number;
 }
 
 export class RolloutEngine {
@@ -68,7 +76,7 @@ export class RolloutEngine {
 
   constructor(policy: PolicyEngine, opts: RolloutEngineOptions) {
     this.policy = policy;
-    this.opts = { batchSize: 256, ...opts };
+    this.opts = { batchSize: 256, maxBatchTokens: 0, ...opts };
     this.eos = new Set(typeof opts.eos === 'number' ? [opts.eos] : opts.eos);
   }
 
@@ -83,16 +91,18 @@ export class RolloutEngine {
       for (let j = 0; j < req.samples; j++) seqs.push({ promptIndex: p, sample: j, prompt, rng: req.rng.fork(p * req.samples + j) });
     });
     const out: Generation[] = [];
-    const B = this.opts.batchSize;
-    for (let i = 0; i < seqs.length; i += B) {
-      const chunk = seqs.slice(i, i + B);
+    let tokens = 0;
+    for (const chunk of this.chunks(seqs, req.sampling.maxTokens)) {
       const responses = await this.decodeChunk(req.params, chunk.map((s) => s.prompt), chunk.map((s) => s.rng), req.sampling);
       chunk.forEach((s, b) => {
         const r = responses[b]!;
         const ids = this.eos.has(r.tokens[r.tokens.length - 1]!) ? r.tokens.subarray(0, r.tokens.length - 1) : r.tokens;
         out.push({ promptIndex: s.promptIndex, sample: s.sample, prompt: s.prompt, tokens: r.tokens, sampleLogp: r.logp, text: this.opts.detokenize(ids), truncated: r.truncated });
+        tokens += r.tokens.length;
       });
+      req.onProgress?.(out.length, tokens);
     }
+    const B = this.opts.batchSize;
     if (req.behaviourLogprobs !== false || req.refParams) {
       for (let i = 0; i < out.length; i += B) {
         const chunk = out.slice(i, i + B);
@@ -110,6 +120,30 @@ export class RolloutEngine {
         }
       }
     }
+    return out;
+  }
+
+  /**
+   * Consecutive runs of sequences decoded together: at most batchSize rows, and with a token
+   * budget, rows × (longest prompt of the run + maxTokens) within it.
+   */
+  private chunks<T extends { prompt: Int32Array }>(seqs: readonly T[], maxTokens: number): T[][] {
+    const { batchSize, maxBatchTokens } = this.opts;
+    const out: T[][] = [];
+    let cur: T[] = [];
+    let longest = 0;
+    for (const s of seqs) {
+      const P = Math.max(longest, s.prompt.length);
+      const full = cur.length >= batchSize || (maxBatchTokens > 0 && cur.length > 0 && (cur.length + 1) * (P + maxTokens) > maxBatchTokens);
+      if (full) {
+        out.push(cur);
+        cur = [];
+        longest = 0;
+      }
+      cur.push(s);
+      longest = Math.max(longest, s.prompt.length);
+    }
+    if (cur.length) out.push(cur);
     return out;
   }
 

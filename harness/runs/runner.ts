@@ -1,33 +1,44 @@
 // The experiment runner. runExperiment is its six numbered steps:
-//   1. validate the inputs (runs, benchmarks, training pool, context length, the memory estimate)
-//      before anything is written;
+//   1. validate the inputs before anything is written: the policy (the built-in GPT, or a Hugging
+//      Face folder with its chat and prompt templates: runs/policy-source.ts), the benchmarks and
+//      the training pool (the curriculum, or datasets with every benchmark problem taken out),
+//      encoded and checked against the context, and the memory estimate;
 //   2. prepare the results folder under the experiment lock: --fresh, the config check against
 //      experiment.json (location-only fields left out; the data compared by digest, inputs.json),
 //      sweep.json (the runs in sweep order, runs/sweep.ts), stale temporary files;
-//   3. the SFT warm start: cached, or trained once (its own lock: concurrent processes wait);
+//   3. the start: the SFT warm start, cached or trained once (its own lock: concurrent processes
+//      wait), or without SFT the initial policy (a Hugging Face checkpoint's weights, held in
+//      memory only when an objective needs them as the frozen reference);
 //   4. the SFT rows sft-s<seed>: the step-0 evaluation every run of that seed starts from;
 //   5. the runs, each under its own lock: a run another process trains is skipped (or waited
 //      for), others resume or start; a failed or damaged run is reported and the rest go on
-//      (none with sftOnly, the first job of a sweep);
+//      (none with sftOnly, the first job of a sweep); a Hugging Face policy's finished run is
+//      exported as a Hugging Face folder (<run>/model/);
 //   6. summary.csv and curves.csv, rebuilt from the run folders under the experiment lock.
 // One policy engine and one rollout engine serve the whole process. Many such processes may share
 // one results folder (a Slurm array, a Kubernetes Indexed Job): the locks (util/lock.ts) work
 // across hosts on a network filesystem.
 import { existsSync, rmSync, mkdirSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
-import type { GptConfig, PolicyEngine } from '../engine/types.ts';
+import type { GptConfig, PolicyConfig, PolicyEngine } from '../engine/types.ts';
 import { createPolicyEngine, defaultMaxBatchTokens } from '../engine/policy.ts';
+import { policyParamLayout } from '../engine/policy-graph.ts';
 import { defaultTokenizer } from '../tasks/tokenizer.ts';
 import { trainingProblems } from '../tasks/curriculum.ts';
-import { mathGrader } from '../tasks/grading/grader.ts';
+import { getGrader } from '../tasks/grading/grader.ts';
+import { getBenchmark, DEFAULT_DATA_DIR } from '../tasks/registry.ts';
+import { checkUniqueIds, loadSource, removeBenchmarkOverlap, type Overlap } from '../tasks/training-data.ts';
 import type { Problem } from '../tasks/types.ts';
+import { sha256OfFile } from '../util/checksums.ts';
 import { RunError, UsageError } from '../util/errors.ts';
 import { CorruptFileError, readJsonFile, removeStaleTemps, sha256, writeJsonAtomic } from '../util/fs.ts';
 import { acquireLock, describeHolder, isLock, tryLock, withLock, type Lock, type LockHolder, type LockOptions } from '../util/lock.ts';
-import { readExperiment, resolveObjectives, runName, type Experiment, type ResolvedObjective } from './experiment.ts';
-import { PromptStream, prepareBenchmarks } from './data.ts';
+import { isHfPolicy, readExperiment, resolveObjectives, runName, type Experiment, type ResolvedObjective } from './experiment.ts';
+import { PromptStream, prepareBenchmarks, prepareTrainingPool } from './data.ts';
+import { gptPolicySource, openHfPolicy, type HfPolicySource, type PolicySource } from './policy-source.ts';
+import { exportHfPolicy } from './policy-checkpoint.ts';
 import { RolloutEngine } from './rollout.ts';
-import { ensureSft, type SftResult } from './sft.ts';
+import { ensureSft } from './sft.ts';
 import { evaluate, type EvalPlan, type EvalRow, type PreparedBenchmark } from './evaluate.ts';
 import { compareWithMachine, estimateRunMemory, formatBytes, machineMemory, modelShapeOf } from './memory.ts';
 import { trainRun, recordFailure, RunFailure, type RunProgress, type RunSpec } from './trainer.ts';
@@ -96,28 +107,52 @@ export interface RunTracker {
 }
 
 /**
- * Fields that only say where things are: moving or copying a results folder (`output`) or the
- * data (`benchmarks[].path`) must not stop a resume. What the data holds is compared instead,
- * by the digest of each benchmark's problems in inputs.json.
+ * Fields that only say where things are: moving or copying a results folder (`output`), the data
+ * (`benchmarks[].path`, `tasks.dataDir`, `tasks.datasets[].path`) or the model (`policy.from`)
+ * must not stop a resume. What they hold is compared instead, by digests in inputs.json.
  */
 function withoutLocation(config: object): Record<string, unknown> {
   const out = { ...(config as Record<string, unknown>) };
   delete out.output;
-  if (Array.isArray(out.benchmarks)) out.benchmarks = out.benchmarks.map((b: Record<string, unknown>) => Object.fromEntries(Object.entries(b).filter(([k]) => k !== 'path')));
+  const drop = (o: unknown, keys: string[]) => (o && typeof o === 'object' && !Array.isArray(o) ? Object.fromEntries(Object.entries(o).filter(([k]) => !keys.includes(k))) : o);
+  if (Array.isArray(out.benchmarks)) out.benchmarks = out.benchmarks.map((b: unknown) => drop(b, ['path']));
+  out.policy = drop(out.policy, ['from']);
+  const tasks = drop(out.tasks, ['dataDir']) as Record<string, unknown> | undefined;
+  if (tasks && Array.isArray(tasks.datasets)) tasks.datasets = tasks.datasets.map((d: unknown) => drop(d, ['path']));
+  out.tasks = tasks;
   return out;
 }
 
 interface InputsJson {
   format: 'rlbench-inputs/1';
   benchmarks: { name: string; problems: number; sha256: string }[];
+  /** The training pool (datasets only): its problems' ids, texts and answers, digested, and what was left out. */
+  train?: { problems: number; sha256: string; leftOutLong: number; leftOutOverlap: number };
+  /** The starting checkpoint (a Hugging Face policy): its config, weights, tokenizer and prompt formatting, digested. */
+  policy?: { sha256: string };
 }
 
-/** What each benchmark holds: its problems' ids, texts and answers, digested. */
-function inputDigests(benches: readonly PreparedBenchmark[]): InputsJson {
+const digestProblems = (ps: readonly Problem[]) => sha256(JSON.stringify(ps.map((p) => [p.id, p.problem, p.answer])));
+
+/** What each benchmark holds, the training pool of datasets, and the starting checkpoint, digested. */
+function inputDigests(ctx: Pick<Context, 'benches' | 'pool' | 'poolInfo' | 'policyDigest'>): InputsJson {
   return {
     format: 'rlbench-inputs/1',
-    benchmarks: benches.map((b) => ({ name: b.name, problems: b.problems.length, sha256: sha256(JSON.stringify(b.problems.map((p) => [p.id, p.problem, p.answer]))) })),
+    benchmarks: ctx.benches.map((b) => ({ name: b.name, problems: b.problems.length, sha256: digestProblems(b.problems) })),
+    ...(ctx.poolInfo ? { train: { problems: ctx.pool.length, sha256: digestProblems(ctx.pool), leftOutLong: ctx.poolInfo.leftOutLong, leftOutOverlap: ctx.poolInfo.overlaps.length } } : {}),
+    ...(ctx.policyDigest ? { policy: { sha256: ctx.policyDigest } } : {}),
   };
+}
+
+/**
+ * The identity of a Hugging Face starting checkpoint: config.json, every weight file, the
+ * tokenizer files and the prompt formatting (chat and prompt templates), hashed.
+ */
+function hfPolicyDigest(source: HfPolicySource): string {
+  const parts: string[] = [];
+  for (const f of ['config.json', ...source.checkpoint.weightFiles, ...source.checkpoint.tokenizer.files]) parts.push(`${f}:${sha256OfFile(join(source.dir, f)) ?? 'missing'}`);
+  parts.push(JSON.stringify(source.prompts.record), JSON.stringify(source.info.contextLength));
+  return sha256(parts.join('\n'));
 }
 
 /** The run another process holds the lock of, or the lock this one lost. */
@@ -143,10 +178,18 @@ interface Context {
   log: (msg: string) => void;
   expDir: string;
   cacheRoot: string;
-  policyConfig: GptConfig;
+  /** The policy: its config, prompts, EOS/PAD, and for a Hugging Face policy its folder. */
+  source: PolicySource;
+  policyConfig: PolicyConfig;
   runs: PlannedRun[];
   benches: PreparedBenchmark[];
   pool: Problem[];
+  /** For a pool of datasets: what was left out, and the stream name every seed's order is drawn under. */
+  poolInfo: { leftOutLong: number; overlaps: Overlap[]; streamName: string } | null;
+  /** Digest of a Hugging Face starting checkpoint (inputs.json). */
+  policyDigest: string | null;
+  /** Whether some objective needs the frozen reference (logpRef): only then is a copy of it held. */
+  needsRef: boolean;
   evalPlan: EvalPlan;
   lockOpts: Pick<LockOptions, 'heartbeatMs' | 'staleMs' | 'pollMs'>;
   /** ONNX Runtime threads (undefined: its default, every core); see effectiveThreads. */
@@ -168,18 +211,19 @@ export async function runExperiment(exp: Experiment, objectives: ResolvedObjecti
   await prepareResults(ctx); // 2
   const policy = await createPolicyEngine(ctx.policyConfig, { provider: exp.execution.provider, threads: ctx.threads });
   try {
-    const rollout = new RolloutEngine(policy, { eos: defaultTokenizer.eos, pad: defaultTokenizer.pad, detokenize: (ids) => defaultTokenizer.decode(ids), batchSize: exp.eval.batchSize });
+    const { source } = ctx;
+    const rollout = new RolloutEngine(policy, { eos: source.eos, pad: source.pad, detokenize: (ids) => source.detokenize(ids), batchSize: exp.eval.batchSize, maxBatchTokens: exp.eval.batchTokens ?? 0 });
     tracker.phase = 'sft';
-    const sft = await trainOrLoadSft(ctx, policy); // 3
-    const base = runJsonBase(ctx, sft);
+    const start = await startingPolicy(ctx, policy); // 3
+    const base = runJsonBase(ctx, start);
     tracker.phase = 'sft-rows';
-    const initialEval = await sftRows(ctx, rollout, sft, base); // 4
+    const initialEval = await sftRows(ctx, rollout, start, base); // 4
     tracker.phase = 'runs';
-    const runs = await trainRuns(ctx, { policy, rollout, sft, base, initialEval }, tracker); // 5
+    const runs = await trainRuns(ctx, { policy, rollout, start, base, initialEval }, tracker); // 5
     tracker.phase = 'summaries';
     const summary = await rebuildSummaries(ctx); // 6
     tracker.phase = 'done';
-    return { dir: ctx.expDir, experiment: exp, objectives: objectives.map((o) => o.name), runs, summary, sftDir: sft.dir, wallTime: (performance.now() - t0) / 1000 };
+    return { dir: ctx.expDir, experiment: exp, objectives: objectives.map((o) => o.name), runs, summary, sftDir: start.dir ?? '', wallTime: (performance.now() - t0) / 1000 };
   } finally {
     await policy.release();
   }
@@ -187,12 +231,58 @@ export async function runExperiment(exp: Experiment, objectives: ResolvedObjecti
 
 // 1. ------------------------------------------------------------------------------------------
 
+/** The policy of the experiment: the built-in GPT, or the Hugging Face folder of policy.from. */
+function policySourceOf(exp: Experiment, where: string): PolicySource {
+  const p = exp.policy;
+  if (isHfPolicy(p)) {
+    try {
+      return openHfPolicy(p.from, { contextLength: p.contextLength, chatTemplate: p.chatTemplate, promptTemplate: p.promptTemplate, settings: 'experiment' });
+    } catch (e) {
+      if (e instanceof UsageError) throw new UsageError(`${where}: policy.from: ${e.message}`);
+      throw e;
+    }
+  }
+  const tok = defaultTokenizer;
+  const config: GptConfig = { vocabSize: tok.vocabSize, contextLength: p.contextLength, dModel: p.dModel, nLayers: p.nLayers, nHeads: p.nHeads, mlpRatio: p.mlpRatio };
+  const layout = policyParamLayout(config);
+  return gptPolicySource(config, layout[layout.length - 1]!.offset + layout[layout.length - 1]!.size, tok);
+}
+
+/**
+ * The training pool: the curriculum's problems, or the datasets' (loaded, filtered, with every
+ * problem of a benchmark taken out); encoded by the policy's prompts and checked against the
+ * context (tasks.maxPromptTokens leaves long ones out).
+ */
+function trainingPool(exp: Experiment, source: PolicySource, where: string, log: (m: string) => void): { pool: Problem[]; longest: number; info: Context['poolInfo'] } {
+  const t = exp.tasks;
+  const ctxLen = source.config.contextLength;
+  if (t.datasets === undefined) {
+    const prepared = prepareTrainingPool(trainingProblems(t.dataSeed, t.trainProblems), source.prompts, ctxLen, exp.rl.maxTokens, t.maxPromptTokens, `${where}: tasks`);
+    return { pool: prepared.pool, longest: prepared.longest, info: null };
+  }
+  const dataDir = t.dataDir ?? DEFAULT_DATA_DIR;
+  const sources = t.datasets.map((d, i) => loadSource(d, dataDir, `${where}: tasks.datasets[${i}]`));
+  checkUniqueIds(sources, `${where}: tasks.datasets`);
+  for (const [i, s] of sources.entries()) {
+    log(`tasks: datasets[${i}] ${s.label}: ${s.problems.length} problems${s.nonInteger ? ` (${s.nonInteger} without an integer answer left out)` : ''} from ${s.file}`);
+  }
+  // Held out means never trained on: every problem of a benchmark (all of it, not just the
+  // evaluated prefix) is taken out of the pool, by text or id.
+  const held = exp.benchmarks.map((e) => ({ name: e.name, problems: getBenchmark(e.name, { path: e.path }).problems() }));
+  const { kept, removed } = removeBenchmarkOverlap(sources.flatMap((s) => s.problems), held);
+  if (removed.length) {
+    const shown = removed.slice(0, 5).map((r) => `${r.id} = ${r.benchmark} ${r.benchmarkId}`).join(', ');
+    log(`tasks: left out ${removed.length} training problem${removed.length > 1 ? 's' : ''} that also appear in the benchmarks (same text or id): ${shown}${removed.length > 5 ? ', …' : ''}`);
+  }
+  const prepared = prepareTrainingPool(kept, source.prompts, ctxLen, exp.rl.maxTokens, t.maxPromptTokens, `${where}: tasks`);
+  if (prepared.leftOut) log(`tasks: left out ${prepared.leftOut} training problems whose prompt exceeds tasks.maxPromptTokens ${t.maxPromptTokens}`);
+  log(`tasks: training pool of ${prepared.pool.length} problems (${source.prompts.label}), longest prompt ${prepared.longest} tokens`);
+  return { pool: prepared.pool, longest: prepared.longest, info: { leftOutLong: prepared.leftOut, overlaps: removed, streamName: `prompts/data${t.dataSeed}` } };
+}
+
 function validateInputs(exp: Experiment, objectives: ResolvedObjective[], where: string, opts: RunOptions): Context {
   const log = opts.log ?? ((m: string) => process.stderr.write(m + '\n'));
   const root = opts.outputRoot ?? exp.output;
-  const tok = defaultTokenizer;
-  const { dModel, nLayers, nHeads, mlpRatio, contextLength } = exp.policy;
-  const policyConfig: GptConfig = { vocabSize: tok.vocabSize, contextLength, dModel, nLayers, nHeads, mlpRatio };
   const evalMaxTokens = exp.eval.maxTokens ?? exp.rl.maxTokens;
 
   const runs = exp.seeds.flatMap((seed) => objectives.map((o) => ({ o, seed, run: runName(o.name, seed) })));
@@ -200,15 +290,14 @@ function validateInputs(exp: Experiment, objectives: ResolvedObjective[], where:
   if (opts.only !== undefined && !runs.some((r) => r.run === opts.only)) {
     throw new UsageError(`--only ${opts.only}: no such run in ${where} (runs: ${runs.map((r) => r.run).join(', ')})`);
   }
-  const benches = prepareBenchmarks(exp.benchmarks, tok, contextLength, evalMaxTokens, where);
-  const pool = trainingProblems(exp.tasks.dataSeed, exp.tasks.trainProblems);
-  const longestPrompt = Math.max(...pool.map((p) => p.problem.length + 2));
-  if (longestPrompt + exp.rl.maxTokens > contextLength) {
-    throw new UsageError(`${where}: policy.contextLength ${contextLength} is too short for training prompts of up to ${longestPrompt} tokens + rl.maxTokens ${exp.rl.maxTokens}`);
-  }
+  const source = policySourceOf(exp, where);
+  const contextLength = source.config.contextLength;
+  const benches = prepareBenchmarks(exp.benchmarks, source.prompts, contextLength, evalMaxTokens, where);
+  const { pool, longest: longestPrompt, info: poolInfo } = trainingPool(exp, source, where, log);
   const longestBench = Math.max(0, ...benches.flatMap((b) => b.prompts.map((p) => p.length)));
   const seqLen = Math.min(contextLength, Math.max(longestPrompt + exp.rl.maxTokens, longestBench + evalMaxTokens));
-  checkMemory(exp, policyConfig, benches, seqLen, where, opts, log);
+  const needsRef = objectives.some((o) => o.objective.needsReference(o.config));
+  checkMemory(exp, source, benches, seqLen, pool.length, needsRef, where, opts, log);
 
   return {
     exp,
@@ -218,37 +307,46 @@ function validateInputs(exp: Experiment, objectives: ResolvedObjective[], where:
     log,
     expDir: join(root, exp.name),
     cacheRoot: join(root, '.cache'),
-    policyConfig,
+    source,
+    policyConfig: source.config,
     runs: opts.sftOnly ? [] : runs.filter((r) => opts.only === undefined || r.run === opts.only),
     benches,
     pool,
-    evalPlan: { k: exp.eval.k, temperature: exp.eval.temperature, topP: exp.eval.topP, greedy: exp.eval.greedy, maxTokens: evalMaxTokens },
+    poolInfo,
+    policyDigest: source.kind === 'hf' ? hfPolicyDigest(source as HfPolicySource) : null,
+    needsRef,
+    evalPlan: { k: exp.eval.k, temperature: exp.eval.temperature, topP: exp.eval.topP, greedy: exp.eval.greedy, maxTokens: evalMaxTokens, ...(exp.eval.truncatedWrong ? { truncatedWrong: true } : {}) },
     lockOpts: opts.lock ?? {},
     threads: effectiveThreads(exp.execution.threads),
   };
 }
 
 /** Refuses, before anything is allocated, an experiment whose estimate exceeds the machine. */
-function checkMemory(exp: Experiment, cfg: GptConfig, benches: PreparedBenchmark[], seqLen: number, where: string, opts: RunOptions, log: (m: string) => void): void {
+function checkMemory(exp: Experiment, source: PolicySource, benches: PreparedBenchmark[], seqLen: number, poolProblems: number, needsRef: boolean, where: string, opts: RunOptions, log: (m: string) => void): void {
   const rl = exp.rl;
+  const cfg = source.config;
   const rolloutsPerStep = rl.promptsPerStep * rl.rolloutsPerPrompt * (1 + rl.refillRounds);
-  const evalSequences = Math.max(0, ...benches.map((b) => b.problems.length * exp.eval.k));
+  const evalSequences = Math.max(0, ...benches.map((b) => b.problems.length * (b.plan?.k ?? exp.eval.k)));
+  const byRows = Math.min(exp.eval.batchSize, Math.max(rl.promptsPerStep * rl.rolloutsPerPrompt, evalSequences));
+  const budget = exp.eval.batchTokens ?? 0;
+  const decodeBatch = budget > 0 ? Math.max(1, Math.min(byRows, Math.floor(budget / seqLen))) : byRows;
   const est = estimateRunMemory(
     modelShapeOf(cfg),
     {
       seqLen,
       chunkTokens: defaultMaxBatchTokens(cfg.vocabSize),
-      decodeBatch: Math.min(exp.eval.batchSize, Math.max(rl.promptsPerStep * rl.rolloutsPerPrompt, evalSequences)),
+      decodeBatch,
       rolloutsPerStep,
       evalSequences,
-      poolProblems: exp.tasks.trainProblems,
-      sftBatch: exp.sft.batchSize,
+      poolProblems,
+      sftBatch: exp.sft?.batchSize ?? 0,
     },
+    { reference: needsRef, checkpoint: source.kind === 'hf' ? 'streamed' : 'onnx' },
   );
   const machine = machineMemory();
   const { verdict, message } = compareWithMachine(est, machine);
   if (verdict === 'refuse' && opts.memoryCheck !== false) {
-    throw new UsageError(`${where}: this experiment ${message}. Make the policy, rl.promptsPerStep × rl.rolloutsPerPrompt, eval.batchSize or eval.k smaller, or run with --no-memory-check to try anyway`);
+    throw new UsageError(`${where}: this experiment ${message}. Make the policy, rl.promptsPerStep × rl.rolloutsPerPrompt, eval.batchSize, eval.batchTokens or eval.k smaller, or run with --no-memory-check to try anyway`);
   }
   log(verdict === 'fits' ? `memory: about ${formatBytes(est.bytes)} needed (estimate), ${formatBytes(Math.min(machine.limit, machine.available))} available` : `note: this experiment ${message}`);
 }
@@ -259,7 +357,7 @@ async function prepareResults(ctx: Context): Promise<void> {
   const { exp, expDir, opts, where } = ctx;
   const configPath = join(expDir, 'experiment.json');
   const inputsPath = join(expDir, 'inputs.json');
-  const inputs = inputDigests(ctx.benches);
+  const inputs = inputDigests(ctx);
   await withExperimentLock(
     expDir,
     `experiment ${exp.name} is being set up`,
@@ -280,6 +378,12 @@ async function prepareResults(ctx: Context): Promise<void> {
             throw new UsageError(`${where}: benchmarks[${i}] (${b.name}): its problems differ from those this experiment was evaluated on (${b.problems} problems, sha256 ${b.sha256.slice(0, 12)}…; now ${now.problems}, ${now.sha256.slice(0, 12)}…); run with --fresh to start over, or point it at the original data`);
           }
         });
+        if (before?.train && inputs.train && before.train.sha256 !== inputs.train.sha256) {
+          throw new UsageError(`${where}: tasks: the training pool differs from the one this experiment trained on (${before.train.problems} problems, sha256 ${before.train.sha256.slice(0, 12)}…; now ${inputs.train.problems}, ${inputs.train.sha256.slice(0, 12)}…); run with --fresh to start over, or point it at the original data`);
+        }
+        if (before?.policy && inputs.policy && before.policy.sha256 !== inputs.policy.sha256) {
+          throw new UsageError(`${where}: policy.from: the checkpoint (its config, weights, tokenizer or prompt templates) differs from the one this experiment started from (sha256 ${before.policy.sha256.slice(0, 12)}…, now ${inputs.policy.sha256.slice(0, 12)}…); run with --fresh to start over, or point it at the original checkpoint`);
+        }
       }
       mkdirSync(expDir, { recursive: true });
       writeJsonAtomic(configPath, exp);
@@ -311,21 +415,57 @@ function startOver(ctx: Context): void {
 
 // 3. ------------------------------------------------------------------------------------------
 
-function trainOrLoadSft(ctx: Context, policy: PolicyEngine): Promise<SftResult> {
-  const { exp } = ctx;
-  return ensureSft(
-    policy,
-    { policyConfig: ctx.policyConfig, initSeed: exp.policy.initSeed, settings: exp.sft, pool: ctx.pool, dataKey: exp.tasks, version: RLBENCH_VERSION },
-    defaultTokenizer,
-    ctx.cacheRoot,
-    ctx.log,
-    { fresh: ctx.opts.freshSft, lock: ctx.lockOpts },
-  );
+/**
+ * Where every run starts: the SFT warm start (trained once and cached), or without SFT the
+ * initial policy itself (a Hugging Face checkpoint's weights, or the GPT's seeded random
+ * initialisation). Weights are held in memory only where they are needed again: the SFT weights
+ * (cached anyway, and small), or the starting checkpoint when some objective needs the frozen
+ * reference. Otherwise each run reads the checkpoint from disk, so a large model is held once.
+ */
+interface Start {
+  /** The starting weights when held (the reference, when one is needed); null: read from disk at each use. */
+  held: Float32Array | null;
+  /** A fresh copy of the starting weights. */
+  load(): Float32Array;
+  /** Identifies the start in run.json (the SFT cache hash, or a digest of the initial policy). */
+  hash: string;
+  /** The SFT cache folder, or the starting checkpoint's folder (null for a random start). */
+  dir: string | null;
+  wallTime: number;
+  /** The step-0 row's name in tables: the SFT warm start, or the initial policy. */
+  title: string;
+  reference: string;
+}
+
+async function startingPolicy(ctx: Context, policy: PolicyEngine): Promise<Start> {
+  const { exp, source } = ctx;
+  if (exp.sft !== null) {
+    if (source.kind !== 'gpt' || isHfPolicy(exp.policy)) throw new Error('SFT applies to the built-in GPT only');
+    const sft = await ensureSft(
+      policy,
+      { policyConfig: ctx.policyConfig, initSeed: exp.policy.initSeed, settings: exp.sft, pool: ctx.pool, dataKey: exp.tasks, version: RLBENCH_VERSION },
+      defaultTokenizer,
+      ctx.cacheRoot,
+      ctx.log,
+      { fresh: ctx.opts.freshSft, lock: ctx.lockOpts },
+    );
+    return { held: sft.params, load: () => sft.params.slice(), hash: sft.info.hash, dir: sft.dir, wallTime: sft.info.wallTime, title: 'SFT initialisation', reference: 'supervised warm start on the curriculum worked solutions' };
+  }
+  if (source.kind === 'hf') {
+    const hf = source as HfPolicySource;
+    const load = () => hf.loadParams();
+    const held = ctx.needsRef ? load() : null;
+    ctx.log(`start: ${hf.dir} (no SFT); ${held ? 'its weights are held as the frozen reference' : 'no objective needs a reference, so its weights are read from disk for each run'}`);
+    return { held, load: () => (held ? held.slice() : load()), hash: `init-${ctx.policyDigest!.slice(0, 16)}`, dir: hf.dir, wallTime: 0, title: 'Initial policy', reference: `the starting checkpoint ${hf.dir} (no SFT)` };
+  }
+  const p = exp.policy as Extract<Experiment['policy'], { dModel: number }>;
+  const init = policy.initParams(p.initSeed);
+  return { held: init, load: () => init.slice(), hash: `init-${sha256(JSON.stringify({ policy: ctx.policyConfig, initSeed: p.initSeed })).slice(0, 16)}`, dir: null, wallTime: 0, title: 'Initial policy', reference: `the random initialisation (seed ${p.initSeed}), no SFT` };
 }
 
 type RunJsonBase = RunSpec['runJsonBase'];
 
-function runJsonBase(ctx: Context, sft: SftResult): RunJsonBase {
+function runJsonBase(ctx: Context, start: Start): RunJsonBase {
   const env = environment();
   return {
     experiment: ctx.exp.name,
@@ -336,18 +476,20 @@ function runJsonBase(ctx: Context, sft: SftResult): RunJsonBase {
     threads: ctx.threads ?? ctx.exp.execution.threads,
     cpu: env.cpu,
     isa: env.isa,
-    sft: { hash: sft.info.hash, dir: sft.dir },
+    sft: { hash: start.hash, dir: start.dir ?? '' },
+    policy: ctx.source.info,
   };
 }
 
 // 4. ------------------------------------------------------------------------------------------
 
 /**
- * The SFT rows: one per seed, each the step-0 evaluation every run of that seed starts from.
- * Evaluation draws do not depend on the seed, so one evaluation serves every row. Rows that are
- * missing, damaged or from another SFT are evaluated again (they are derived data).
+ * The SFT rows: one per seed, each the step-0 evaluation every run of that seed starts from (the
+ * SFT warm start, or the initial policy without SFT). Evaluation draws do not depend on the seed,
+ * so one evaluation serves every row. Rows that are missing, damaged or from another start are
+ * evaluated again (they are derived data).
  */
-async function sftRows(ctx: Context, rollout: RolloutEngine, sft: SftResult, base: RunJsonBase): Promise<Map<number, EvalRow[]>> {
+async function sftRows(ctx: Context, rollout: RolloutEngine, start: Start, base: RunJsonBase): Promise<Map<number, EvalRow[]>> {
   const { exp, expDir, benches, log } = ctx;
   const initialEval = new Map<number, EvalRow[]>();
   let fresh: EvalRow[] | null = null;
@@ -367,22 +509,22 @@ async function sftRows(ctx: Context, rollout: RolloutEngine, sft: SftResult, bas
           log(`${run}: ${e.detail} in ${e.file}${e.line ? `:${e.line}` : ''}; evaluating the SFT rows again`);
           rj = null;
         }
-        if (rj?.status === 'finished' && rj.sft?.hash === sft.info.hash && rows.length === benches.length) return rows;
+        if (rj?.status === 'finished' && rj.sft?.hash === start.hash && rows.length === benches.length) return rows;
         const started = new Date().toISOString();
-        rows = fresh ??= await evaluate(rollout, sft.params, benches, ctx.evalPlan, exp.eval.seed, { step: 0, rollouts: 0, tokens: 0, wallTime: 0 });
+        rows = fresh ??= await evaluate(rollout, start.held ?? start.load(), benches, ctx.evalPlan, exp.eval.seed, { step: 0, rollouts: 0, tokens: 0, wallTime: 0 });
         writeJsonl(join(dir, 'eval.jsonl'), rows);
         const now = new Date().toISOString();
         const sftJson: RunJson = {
           ...base,
           run,
-          objective: { id: 'sft', title: 'SFT initialisation', reference: 'supervised warm start on the curriculum worked solutions', config: exp.sft },
+          objective: { id: 'sft', title: start.title, reference: start.reference, config: exp.sft },
           seed,
           status: 'finished',
           step: 0,
           totalSteps: 0,
           rollouts: 0,
           tokens: 0,
-          wallTime: sft.info.wallTime,
+          wallTime: start.wallTime,
           startedAt: started,
           updatedAt: now,
           finishedAt: now,
@@ -400,11 +542,11 @@ async function sftRows(ctx: Context, rollout: RolloutEngine, sft: SftResult, bas
 
 // 5. ------------------------------------------------------------------------------------------
 
-/** What every run is trained with: the shared engines, the SFT start and the per-seed SFT rows. */
+/** What every run is trained with: the shared engines, the start and the per-seed step-0 rows. */
 interface Trained {
   policy: PolicyEngine;
   rollout: RolloutEngine;
-  sft: SftResult;
+  start: Start;
   base: RunJsonBase;
   initialEval: Map<number, EvalRow[]>;
 }
@@ -423,7 +565,8 @@ async function trainRuns(ctx: Context, t: Trained, tracker: RunTracker): Promise
     try {
       tracker.run = r.run;
       tracker.step = undefined;
-      if (!streams.has(r.seed)) streams.set(r.seed, new PromptStream(ctx.pool, r.seed));
+      // The curriculum keeps its original stream name, so its numbers stay those of earlier versions.
+      if (!streams.has(r.seed)) streams.set(r.seed, new PromptStream(ctx.pool, r.seed, ctx.poolInfo?.streamName));
       results.push(await trainOne(ctx, r, lock, t, streams.get(r.seed)!, tracker));
     } finally {
       lock.release();
@@ -470,11 +613,16 @@ async function trainOne(ctx: Context, { o, seed, run }: PlannedRun, lock: Lock, 
       seed,
       policy: t.policy,
       rollout: t.rollout,
-      tokenizer: defaultTokenizer,
+      prompts: ctx.source.prompts,
+      pad: ctx.source.pad,
       stream,
-      trainGrader: mathGrader,
-      sftParams: t.sft.params,
+      trainGrader: getGrader(ctx.exp.tasks.grader ?? 'math'),
+      initialParams: t.start.load,
+      refParams: ctx.needsRef ? t.start.held : null,
+      hfSource: ctx.source.kind === 'hf' ? (ctx.source as HfPolicySource).dir : null,
+      exportPolicy: ctx.source.kind === 'hf' ? (params) => exportHfPolicy(join(dir, 'model'), (ctx.source as HfPolicySource).config, params, (ctx.source as HfPolicySource).dir) : undefined,
       benches: ctx.benches,
+      evalPlan: ctx.evalPlan,
       initialEval: t.initialEval.get(seed)!,
       runJsonBase: t.base,
       checkpointEvery: exp.checkpointEvery,

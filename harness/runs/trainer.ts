@@ -10,21 +10,26 @@
 //      gradWeightedLogprob(weights = dL/dlogp at the response positions) -> clip -> AdamW;
 //   4. finishStep: the objective's state for the next step, the metrics line, evaluation (every
 //      N steps or every N rollouts, and at the end) and the checkpoint.
-// The objective only ever sees rollouts and log-probs. Each step's randomness comes from
-// Rng(seed).fork(step), and the checkpoint holds everything else (weights, AdamW moments, both
-// stream cursors, the objective's state), so a resumed run repeats an uninterrupted one exactly.
+// The objective only ever sees rollouts and log-probs, and the trainer only the PolicyEngine and
+// the run's PromptFormat: the built-in GPT and a Hugging Face checkpoint train through the same
+// code. Each step's randomness comes from Rng(seed).fork(step), and the checkpoint holds
+// everything else (weights, AdamW moments, both stream cursors, the objective's state), so a
+// resumed run repeats an uninterrupted one exactly. What a step holds per parameter: the weights,
+// the frozen reference only when the objective needs logpRef (logpOld is computed from the
+// behaviour weights before the first update, so it needs no copy), the gradient and AdamW's
+// moments (runs/memory.ts, stepBytesPerParam).
 import { join } from 'node:path';
 import type { Objective, Rollout } from '../../objectives/types.ts';
 import type { PolicyEngine } from '../engine/types.ts';
 import { AdamW, clipGradNorm, decayMask, learningRate } from '../engine/optim.ts';
 import type { Grader, Problem } from '../tasks/types.ts';
-import type { CharTokenizer } from '../tasks/tokenizer.ts';
 import { appendJsonlAtomic, writeJsonAtomic } from '../util/fs.ts';
 import { Rng } from '../util/rng.ts';
 import { mean } from '../util/stats.ts';
 import { packSequences, gatherResponse, scatterResponse, type PackedBatch } from './batch.ts';
-import { encodePrompt, type PromptStream } from './data.ts';
-import { evaluate, type EvalRow, type PreparedBenchmark } from './evaluate.ts';
+import type { PromptStream } from './data.ts';
+import type { PromptFormat } from './prompts.ts';
+import { evaluate, type EvalPlan, type EvalRow, type PreparedBenchmark } from './evaluate.ts';
 import type { Budget, Experiment } from './experiment.ts';
 import type { RolloutEngine } from './rollout.ts';
 import { finiteOnly, loadRunCheckpoint, readJson, readJsonl, saveRunCheckpoint, writeJsonl, type RunJson, type TrainState } from './results.ts';
@@ -64,13 +69,24 @@ export interface RunSpec {
   seed: number;
   policy: PolicyEngine;
   rollout: RolloutEngine;
-  tokenizer: CharTokenizer;
+  /** How problems become prompt ids (the curriculum's, or a chat template's: runs/prompts.ts). */
+  prompts: PromptFormat;
+  /** The id that pads minibatches (never attended to). */
+  pad: number;
   /** The seed's main prompt stream; refills come from stream.refills(). */
   stream: PromptStream;
   trainGrader: Grader;
-  /** The SFT weights: the initial policy and the frozen reference. */
-  sftParams: Float32Array;
+  /** The initial policy (the SFT weights, or the starting checkpoint): a fresh copy at each call. */
+  initialParams: () => Float32Array;
+  /** The frozen reference policy, for objectives that need logpRef (null when none does). */
+  refParams: Float32Array | null;
+  /** The Hugging Face folder whose config and tokenizer checkpoints carry (null for the GPT). */
+  hfSource: string | null;
+  /** Called once with the final weights when the run finishes (a Hugging Face policy's export). */
+  exportPolicy?: (params: Float32Array) => void;
   benches: readonly PreparedBenchmark[];
+  /** How the benchmarks are evaluated (each benchmark's own settings in its PreparedBenchmark.plan). */
+  evalPlan: EvalPlan;
   /** The SFT evaluation of this seed: becomes the run's step-0 evaluation. */
   initialEval: readonly EvalRow[];
   runJsonBase: Omit<RunJson, 'run' | 'objective' | 'seed' | 'status' | 'step' | 'totalSteps' | 'rollouts' | 'tokens' | 'wallTime' | 'updatedAt' | 'startedAt'>;
@@ -170,6 +186,7 @@ interface RunContext {
   state: TrainState;
   refills: PromptStream;
   needsRef: boolean;
+  refParams: Float32Array | null;
   schedule: { lr: number; warmupSteps: number; decay: 'constant' | 'cosine'; minLrRatio: number };
 }
 
@@ -191,7 +208,7 @@ export interface Sampled {
  * objective with a filter that dropped groups) take theirs from the refill stream.
  */
 export async function sampleStep(
-  spec: Pick<RunSpec, 'experiment' | 'objective' | 'rollout' | 'tokenizer' | 'stream' | 'trainGrader'>,
+  spec: Pick<RunSpec, 'experiment' | 'objective' | 'rollout' | 'prompts' | 'stream' | 'trainGrader'>,
   cfg: unknown, params: Float32Array, stepNo: number, rng: Rng, cursors: { cursor: number; refillCursor: number }, refills: PromptStream,
 ): Promise<Sampled> {
   const { objective, experiment: exp } = spec;
@@ -214,7 +231,7 @@ export async function sampleStep(
       refillCursor += need;
     }
     rounds = r + 1;
-    const gens = await spec.rollout.generate({ params, prompts: problems.map((p) => encodePrompt(spec.tokenizer, p)), samples: rl.rolloutsPerPrompt, sampling, rng: rng.fork(`round:${r}`), behaviourLogprobs: false });
+    const gens = await spec.rollout.generate({ params, prompts: problems.map((p) => spec.prompts.encode(p)), samples: rl.rolloutsPerPrompt, sampling, rng: rng.fork(`round:${r}`), behaviourLogprobs: false });
     const groups: TrainRollout[][] = problems.map(() => []);
     for (const g of gens) {
       const correct = spec.trainGrader.grade(g.text, problems[g.promptIndex]!.answer).correct;
@@ -297,7 +314,7 @@ async function updateStep(ctx: RunContext, stepNo: number, kept: TrainRollout[][
     throw new NonFiniteError(stepNo, tensor, `step ${stepNo}, objective ${objective.id}: ${message}`);
   };
   for (let e = 0; e < rl.epochs; e++) {
-    const parts = e === 0 ? firstParts : epochMinibatches(kept, rl.minibatches, groupsRng, e, spec.tokenizer.pad);
+    const parts = e === 0 ? firstParts : epochMinibatches(kept, rl.minibatches, groupsRng, e, spec.pad);
     for (const [i, mb] of parts.entries()) {
       // At the behaviour weights the first minibatch's log-probs are logpOld itself.
       let logp: readonly Float32Array[];
@@ -389,7 +406,7 @@ async function openRun(spec: RunSpec): Promise<{ ctx: RunContext; startedAt: str
   const resumed = await loadRunCheckpoint(dir);
   if (resumed) {
     params = resumed.params;
-    opt.importState(resumed.opt);
+    opt.importState(resumed.opt, { adopt: true });
     state = resumed.state;
     // Logs may hold lines written after the checkpoint (a crash mid-interval): drop them, the
     // resumed run writes them again, identically.
@@ -398,16 +415,19 @@ async function openRun(spec: RunSpec): Promise<{ ctx: RunContext; startedAt: str
     startedAt = readJson<RunJson>(join(dir, 'run.json'))?.startedAt ?? startedAt;
     spec.onLog?.(`${spec.run}: resuming from step ${state.step}`);
   } else {
-    params = spec.sftParams.slice();
+    params = spec.initialParams();
     const objectiveState = objective.initialState ? callObjective(objective, 0, 'initialState', () => objective.initialState!(cfg)) : undefined;
     state = { step: 0, cursor: 0, refillCursor: 0, rollouts: 0, tokens: 0, wallTime: 0, ...(objectiveState ? { objectiveState } : {}) };
     writeJsonl(metricsPath, []);
     writeJsonl(evalPath, spec.initialEval.map((r) => ({ ...r })));
   }
+  const needsRef = objective.needsReference(cfg);
+  if (needsRef && spec.refParams === null) throw new Error(`${spec.run}: objective ${objective.id} needs the reference policy, but none was given`);
   const ctx: RunContext = {
     spec, cfg, params, opt, state,
     refills: spec.stream.refills(),
-    needsRef: objective.needsReference(cfg),
+    needsRef,
+    refParams: spec.refParams,
     schedule: { lr: rl.lr, warmupSteps: rl.warmupSteps, decay: rl.decay, minLrRatio: rl.minLrRatio },
   };
   return { ctx, startedAt };
@@ -453,8 +473,8 @@ export async function trainRun(spec: RunSpec): Promise<'finished' | 'failed'> {
     for (const g of sampled.generated) state.tokens += g.tokens.length;
     const tSampled = performance.now();
     const groupsRng = rng.fork('minibatches');
-    const firstParts = epochMinibatches(sampled.kept, rl.minibatches, groupsRng, 0, spec.tokenizer.pad);
-    const { firstLogp, entropies } = await scoreStep(spec.policy, ctx.params, firstParts, rl.temperature, ctx.needsRef ? spec.sftParams : null);
+    const firstParts = epochMinibatches(sampled.kept, rl.minibatches, groupsRng, 0, spec.pad);
+    const { firstLogp, entropies } = await scoreStep(spec.policy, ctx.params, firstParts, rl.temperature, ctx.needsRef ? ctx.refParams : null);
     const tScored = performance.now();
     const updated = await updateStep(ctx, stepNo, sampled.kept, firstParts, firstLogp, groupsRng);
     const tDone = performance.now();
@@ -474,14 +494,15 @@ export async function trainRun(spec: RunSpec): Promise<'finished' | 'failed'> {
     const finished = budgetFraction(exp.budget, state) >= 1;
     const due = evalDue(stepNo, rolloutsBefore, state.rollouts, { every: exp.eval.every, everyRollouts: exp.eval.everyRollouts }, finished);
     if (due) {
-      const rows = await evaluate(rollout, ctx.params, spec.benches, { k: exp.eval.k, temperature: exp.eval.temperature, topP: exp.eval.topP, greedy: exp.eval.greedy, maxTokens: exp.eval.maxTokens ?? rl.maxTokens }, exp.eval.seed, {
+      const rows = await evaluate(rollout, ctx.params, spec.benches, spec.evalPlan, exp.eval.seed, {
         step: stepNo, rollouts: state.rollouts, tokens: state.tokens, wallTime: state.wallTime,
       });
       appendJsonlAtomic(join(dir, 'eval.jsonl'), rows);
       spec.onLog?.(`${spec.run}: eval at step ${stepNo}: ${rows.map((r) => `${r.benchmark} avg@${r.k} ${r.avgAtK.toFixed(3)} greedy ${r.greedy?.toFixed(3) ?? '-'}`).join(', ')}`);
     }
     if (due || stepNo % spec.checkpointEvery === 0) {
-      await saveRunCheckpoint(dir, spec.policy.config, ctx.params, ctx.opt.exportState(), state);
+      await saveRunCheckpoint(dir, spec.policy.config, ctx.params, ctx.opt.stateView(), state, spec.hfSource);
+      if (finished) spec.exportPolicy?.(ctx.params);
       writeRunJson(finished ? 'finished' : 'running', finished ? { finishedAt: new Date().toISOString() } : {});
     }
     spec.onProgress?.({ run: spec.run, step: stepNo, totalSteps, fraction: budgetFraction(exp.budget, state), reward: row.reward!, accuracy: row.accuracy!, elapsed: (performance.now() - sessionStart) / 1000, startFraction });
@@ -494,8 +515,10 @@ export async function trainRun(spec: RunSpec): Promise<'finished' | 'failed'> {
     const evalPath = join(dir, 'eval.jsonl');
     if (state.step > 0 && !readJsonl<{ step: number }>(evalPath).some((r) => r.step === state.step)) {
       const at = { step: state.step, rollouts: state.rollouts, tokens: state.tokens, wallTime: state.wallTime };
-      appendJsonlAtomic(evalPath, await evaluate(rollout, ctx.params, spec.benches, { k: exp.eval.k, temperature: exp.eval.temperature, topP: exp.eval.topP, greedy: exp.eval.greedy, maxTokens: exp.eval.maxTokens ?? rl.maxTokens }, exp.eval.seed, at));
+      appendJsonlAtomic(evalPath, await evaluate(rollout, ctx.params, spec.benches, spec.evalPlan, exp.eval.seed, at));
     }
+    // Killed after the final checkpoint but before the export: export now (it is replaced whole).
+    if (state.step > 0) spec.exportPolicy?.(ctx.params);
     writeRunJson('finished', { finishedAt: new Date().toISOString() });
   }
   return 'finished';

@@ -42,11 +42,18 @@ export function readJsonl(path: string): JsonlRecord[] {
   return out;
 }
 
+/**
+ * A field of a record: a top-level key, or a dotted path into nested objects
+ * ("reward_model.ground_truth") when no top-level key has that name.
+ */
 function field(path: string, rec: JsonlRecord, name: string): unknown {
-  if (!(name in rec.value) || rec.value[name] === null || rec.value[name] === undefined) {
-    throw new UsageError(`${path}:${rec.line}: missing field '${name}'`);
+  let v: unknown = rec.value[name];
+  if (!(name in rec.value) && name.includes('.')) {
+    v = rec.value;
+    for (const part of name.split('.')) v = v && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>)[part] : undefined;
   }
-  return rec.value[name];
+  if (v === null || v === undefined) throw new UsageError(`${path}:${rec.line}: missing field '${name}'`);
+  return v;
 }
 
 function str(path: string, rec: JsonlRecord, name: string): string {
@@ -177,13 +184,61 @@ export interface JsonlLoaderSpec {
   answerField: string;
 }
 
-/** Generic JSONL problems: field names come from the config. */
+/** Generic JSONL problems: field names come from the config; the answer field holds the answer itself. */
 export function loadJsonlProblems(spec: JsonlLoaderSpec): Problem[] {
+  return loadJsonlProblemsWith(spec);
+}
+
+/** How a JSONL file's answer field holds the gold answer. */
+export type AnswerFormat = 'plain' | 'boxed' | '####';
+export const ANSWER_FORMATS: readonly AnswerFormat[] = ['plain', 'boxed', '####'];
+
+export interface JsonlProblemsSpec extends JsonlLoaderSpec {
+  /**
+   * 'plain' (default): the field is the answer (a string or a number); 'boxed': the last
+   * \boxed{…} of the field (a worked solution); '####': the text after the last '####' (GSM8K's
+   * convention), thousands commas removed.
+   */
+  answerFormat?: AnswerFormat;
+  /** Field holding a worked solution, kept for reference. */
+  solutionField?: string;
+}
+
+/** The gold answer of a record under an answer format; a record without one names file:line and field. */
+function answerIn(path: string, rec: JsonlRecord, name: string, format: AnswerFormat): string {
+  if (format === 'boxed') return boxedOf(path, rec, name);
+  if (format === '####') {
+    const sol = str(path, rec, name);
+    const at = sol.lastIndexOf('####');
+    if (at < 0) throw new UsageError(`${path}:${rec.line}: field '${name}' has no '#### <answer>' line`);
+    const final = sol.slice(at + 4).trim().replace(/,/g, '');
+    if (!final) throw new UsageError(`${path}:${rec.line}: field '${name}' has an empty '####' answer`);
+    return final;
+  }
+  const v = answerValue(path, rec, name).trim();
+  if (!v) throw new UsageError(`${path}:${rec.line}: field '${name}' is empty (no answer)`);
+  return v;
+}
+
+/**
+ * Problems from any JSONL file with the field names and answer convention given (training data,
+ * or benchmarks): every record must have a problem and an answer; a record without one is an
+ * error naming the file, line and field, and nothing is dropped.
+ */
+export function loadJsonlProblemsWith(spec: JsonlProblemsSpec): Problem[] {
+  const format = spec.answerFormat ?? 'plain';
+  if (!ANSWER_FORMATS.includes(format)) throw new UsageError(`${spec.path}: answer format ${JSON.stringify(format)} is not one of ${ANSWER_FORMATS.join(', ')}`);
   const ids = new Set<string>();
   return readJsonl(spec.path).map((rec, i) => {
     const id = spec.idField ? `${spec.name}/${answerValue(spec.path, rec, spec.idField)}` : `${spec.name}/${i}`;
     if (ids.has(id)) throw new UsageError(`${spec.path}:${rec.line}: duplicate id '${printable(id)}' (field '${spec.idField}')`);
     ids.add(id);
-    return { id, problem: str(spec.path, rec, spec.problemField), answer: answerValue(spec.path, rec, spec.answerField).trim(), meta: { line: rec.line } };
+    const problem = str(spec.path, rec, spec.problemField);
+    if (!problem.trim()) throw new UsageError(`${spec.path}:${rec.line}: field '${spec.problemField}' is empty (no problem)`);
+    return {
+      id, problem, answer: answerIn(spec.path, rec, spec.answerField, format),
+      ...(spec.solutionField ? { solution: str(spec.path, rec, spec.solutionField) } : {}),
+      meta: { line: rec.line },
+    };
   });
 }

@@ -7,7 +7,7 @@ import { UsageError } from '../util/errors.ts';
 import { Rng } from '../util/rng.ts';
 import type { Benchmark, Grader, Problem } from './types.ts';
 import { BUILTIN_BENCHMARKS, builtinBenchmark, builtinDescription } from './curriculum.ts';
-import { STANDARD_DATASETS, loadJsonlProblems, loadStandard, type JsonlLoaderSpec } from './datasets.ts';
+import { STANDARD_DATASETS, loadJsonlProblemsWith, loadStandard, type JsonlProblemsSpec } from './datasets.ts';
 import { mathVerifyGrader } from './grading/grader.ts';
 
 export const DEFAULT_DATA_DIR = '../shared/datasets';
@@ -71,7 +71,7 @@ export function getBenchmark(name: string, opts: BenchmarkOptions = {}): Benchma
 }
 
 /** A benchmark from any JSONL file, with its field names given in the config. */
-export function loadJsonlBenchmark(spec: JsonlLoaderSpec & { description?: string; grader?: Grader; limit?: number }): Benchmark {
+export function loadJsonlBenchmark(spec: JsonlProblemsSpec & { description?: string; grader?: Grader; limit?: number }): Benchmark {
   checkLimit(spec.limit);
   if (!spec.problemField || !spec.answerField) throw new UsageError(`benchmark ${spec.name}: problemField and answerField are required`);
   let cache: Problem[] | null = null;
@@ -79,7 +79,7 @@ export function loadJsonlBenchmark(spec: JsonlLoaderSpec & { description?: strin
     name: spec.name,
     description: spec.description ?? `JSONL problems from ${spec.path}`,
     grader: spec.grader ?? mathVerifyGrader,
-    problems: () => (cache ??= limited(loadJsonlProblems({ ...spec, path: resolve(spec.path) }), spec.limit, undefined)),
+    problems: () => (cache ??= limited(loadJsonlProblemsWith({ ...spec, path: resolve(spec.path) }), spec.limit, undefined)),
   };
 }
 

@@ -2,6 +2,8 @@
 // anything trains on it. The manifest is `SHA256SUMS` in the folder, in the format of coreutils'
 // sha256sum (`<hex>  <name>` per line), written last: `sha256sum -c SHA256SUMS` checks a folder
 // by hand, and rlbench checks each file against it when it reads the file.
+import { closeSync, openSync, readSync } from 'node:fs';
+import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { CorruptFileError, readFileOrNull, sha256, writeFileAtomic } from './fs.ts';
 
@@ -39,5 +41,40 @@ export function verifyChecksum(dir: string, name: string, data: Uint8Array, sums
   const path = join(dir, name);
   if (want === undefined) throw new CorruptFileError(join(dir, SUMS_FILE), `has no checksum for ${name}`, remedy);
   const got = sha256(data);
+  if (got !== want) throw new CorruptFileError(path, `checksum mismatch: the file is damaged (sha256 ${got.slice(0, 12)}…, recorded ${want.slice(0, 12)}… when it was written)`, remedy);
+}
+
+/** The sha256 of a file, read in 16 MiB pieces (for files too large to hold in memory); null when it does not exist. */
+export function sha256OfFile(path: string, remedy = ''): string | null {
+  let fd: number;
+  try {
+    fd = openSync(path, 'r');
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') return null;
+    throw new CorruptFileError(path, `cannot be read (${code ?? (e as Error).message})`, remedy);
+  }
+  try {
+    const h = createHash('sha256');
+    const buf = Buffer.allocUnsafe(1 << 24);
+    for (;;) {
+      const n = readSync(fd, buf, 0, buf.length, null);
+      if (n === 0) break;
+      h.update(buf.subarray(0, n));
+    }
+    return h.digest('hex');
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** verifyChecksum for a file read in pieces; a missing file is named as such. */
+export function verifyFileChecksum(dir: string, name: string, sums: Map<string, string> | null, remedy: string): void {
+  const path = join(dir, name);
+  const got = sha256OfFile(path, remedy);
+  if (got === null) throw new CorruptFileError(path, 'missing from the checkpoint folder', remedy);
+  if (sums === null) return;
+  const want = sums.get(name);
+  if (want === undefined) throw new CorruptFileError(join(dir, SUMS_FILE), `has no checksum for ${name}`, remedy);
   if (got !== want) throw new CorruptFileError(path, `checksum mismatch: the file is damaged (sha256 ${got.slice(0, 12)}…, recorded ${want.slice(0, 12)}… when it was written)`, remedy);
 }

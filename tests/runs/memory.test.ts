@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { totalmem } from 'node:os';
 import { join } from 'node:path';
-import { compareWithMachine, estimateRunMemory, machineMemory, modelShapeOf, parseCgroupLimit, RUNTIME_BYTES, type ModelShape, type WorkShape } from '../../harness/runs/memory.ts';
+import { compareWithMachine, estimateRunMemory, machineMemory, modelShapeOf, parseCgroupLimit, stepBytesPerParam, RUNTIME_BYTES, type ModelShape, type WorkShape } from '../../harness/runs/memory.ts';
 import { readHfConfig } from '../../harness/engine/hf/config.ts';
 import { policyParamLayout } from '../../harness/engine/policy-graph.ts';
 import { validateExperiment } from '../../harness/runs/experiment.ts';
@@ -15,8 +15,8 @@ const work: WorkShape = { seqLen: 8, chunkTokens: 20, decodeBatch: 3, rolloutsPe
 
 test('the estimate, by hand, for a small shape', () => {
   const e = estimateRunMemory(model, work);
-  // 9 float32 copies of 1000 parameters
-  const params = 9 * 4 * 1000;
+  // per parameter: weights 4, reference 4, gradient 16, AdamW 2 × 4 + a 1-byte mask, ONNX checkpoint 4
+  const params = 37 * 1000;
   // a chunk is floor(20 / 8) = 2 rows of 8 = 16 tokens; per token and layer 8·4 + 2·4 + 2·16 + 2·2·8 = 104
   // floats, plus 3 × 10 for the logits; three times (two sessions), × 1.25 for the arenas
   const activations = 1.25 * 3 * 4 * 16 * (2 * 104 + 3 * 10);
@@ -27,8 +27,19 @@ test('the estimate, by hand, for a small shape', () => {
   const pool = 11 * 500;
   assert.deepEqual(e.parts.map((p) => p.bytes), [params, activations, kv, rollouts, evals, pool, RUNTIME_BYTES]);
   assert.equal(e.bytes, params + activations + kv + rollouts + evals + pool + RUNTIME_BYTES);
-  assert.equal(e.bytes, 300_112_914);
+  assert.equal(e.bytes, 300_113_914);
   assert.match(e.parts[1]!.what, /16-token teacher-forced chunk/);
+});
+
+test('bytes per parameter of a step: the reference only when an objective needs it, no checkpoint copy when streamed', () => {
+  const sum = (h: Parameters<typeof stepBytesPerParam>[0]) => stepBytesPerParam(h).reduce((a, p) => a + p.bytes, 0);
+  assert.equal(sum({ reference: true, checkpoint: 'onnx' }), 37);
+  assert.equal(sum({ reference: false, checkpoint: 'streamed' }), 29);
+  assert.equal(sum({ reference: true, checkpoint: 'streamed' }), 33);
+  assert.deepEqual(stepBytesPerParam({ reference: false, checkpoint: 'streamed' }).map((p) => p.what), ['weights', 'gradient (JavaScript + ONNX Runtime arena)', 'AdamW moments and decay mask']);
+  const hf = estimateRunMemory(model, work, { reference: false, checkpoint: 'streamed' });
+  assert.equal(hf.parts[0]!.bytes, 29 * 1000);
+  assert.match(hf.parts[0]!.what, /^weights, gradient \(JavaScript \+ ONNX Runtime arena\), AdamW moments and decay mask \(29 bytes × 1,000 parameters\)$/);
 });
 
 test('each part follows its setting; grouped-query attention shrinks the KV cache', () => {

@@ -111,3 +111,43 @@ test('evaluate() uses the benchmark grader\'s equivalence for maj@k and records 
   close(row!.majAtK, 0.5);
   close(row!.greedy!, 0.5);
 });
+
+test('evaluate(): truncated responses count as wrong and abstain from the vote; temperature 0 is greedy only; a benchmark\'s own k', async () => {
+  const { evaluate, evaluateBenchmark } = await import('../../harness/runs/evaluate.ts');
+  const calls: { samples: number; temperature: number }[] = [];
+  // Problem a: '0.5' (truncated), '1/2', '7'; problem b: '2', '2' (truncated), '3'.
+  const sampled = [['0.5', true], ['1/2', false], ['7', false], ['2', false], ['2', true], ['3', false]] as const;
+  const engine = {
+    async generate(req: { prompts: readonly Int32Array[]; samples: number; sampling: { temperature: number } }) {
+      calls.push({ samples: req.samples, temperature: req.sampling.temperature });
+      return req.prompts.flatMap((prompt, p) => Array.from({ length: req.samples }, (_, j) => {
+        const [text, truncated] = req.sampling.temperature === 0 && req.samples === 1 && calls.length > 1 ? ['0.5', true] : sampled[(p * req.samples + j) % sampled.length]!;
+        return { promptIndex: p, sample: j, prompt, tokens: Int32Array.of(1, 2), text, truncated };
+      }));
+    },
+  };
+  const problems = [{ id: 'a', problem: 'a', answer: '0.5' }, { id: 'b', problem: 'b', answer: '2' }];
+  const bench = { name: 'toy', benchmark: { name: 'toy', description: '', grader: numericGrader, problems: () => problems }, problems, prompts: [Int32Array.of(1), Int32Array.of(1)] };
+  const at = { step: 0, rollouts: 0, tokens: 0, wallTime: 0 };
+  const plan = { k: 3, temperature: 1, topP: 1, greedy: true, maxTokens: 2 };
+  const [graded] = await evaluate(engine as never, new Float32Array(0), [bench], plan, 0, at);
+  assert.deepEqual(graded!.perProblem.correct, [2, 2], 'graded as they stand');
+  const [strict] = await evaluate(engine as never, new Float32Array(0), [bench], { ...plan, truncatedWrong: true }, 0, at);
+  // a: 0.5 (truncated: wrong, no vote), 1/2, 7 → 1 correct, the 1–1 vote to the first seen (1/2); b: 2, 2 (truncated), 3 → likewise.
+  assert.deepEqual(strict!.perProblem, { correct: [1, 1], maj: [1, 1], greedy: [0, 0] });
+  close(strict!.truncated, 2 / 6);
+  assert.equal(strict!.greedyTruncated, 1);
+  // Temperature 0: one greedy decode per problem, which is also the greedy column.
+  calls.length = 0;
+  const g = await evaluateBenchmark(engine as never, new Float32Array(0), { ...bench, plan: { temperature: 0, k: 1 } }, plan, 0);
+  assert.deepEqual(calls, [{ samples: 1, temperature: 0 }]);
+  assert.equal(g.row.k, 1);
+  assert.deepEqual(g.row.perProblem.greedy, g.row.perProblem.correct.map((c) => (c > 0 ? 1 : 0)));
+  assert.equal(g.greedy!.length, 2);
+  await assert.rejects(evaluateBenchmark(engine as never, new Float32Array(0), { ...bench, plan: { temperature: 0 } }, plan, 0), /temperature 0 is greedy decoding: k must be 1, got 3/);
+  // A benchmark's own k (avg@32 on AIME, say) overrides the evaluation's.
+  calls.length = 0;
+  const [own] = await evaluate(engine as never, new Float32Array(0), [{ ...bench, plan: { k: 2 } }], plan, 0, at);
+  assert.equal(own!.k, 2);
+  assert.deepEqual(calls.map((c) => c.samples), [2, 1]);
+});

@@ -248,7 +248,7 @@ test('an experiment that cannot fit in memory is refused before anything is allo
   const t0 = performance.now();
   await assert.rejects(runExperimentFile(p, { outputRoot: out, log: quiet }), (e: unknown) => {
     const m = (e as Error).message;
-    assert.match(m, /this experiment needs about [\d.]+ TB of memory \(weights, reference, gradient, AdamW moments and checkpoint buffers \(9 × 103,\d{3},\d{3},\d{3} float32 parameters\): [\d.]+ TB;/);
+    assert.match(m, /this experiment needs about [\d.]+ TB of memory \(weights, frozen reference, gradient \(JavaScript \+ ONNX Runtime arena\), AdamW moments and decay mask, checkpoint serialisation \(37 bytes × 103,\d{3},\d{3},\d{3} parameters\): [\d.]+ TB;/);
     assert.match(m, /but this machine has [\d.]+ GB.*available now\. Make the policy, .* or run with --no-memory-check to try anyway$/);
     return true;
   });

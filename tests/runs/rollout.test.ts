@@ -126,3 +126,19 @@ test('packSequences: left-padded prompts end in one column; gather and scatter i
   assert.deepEqual([...scatterResponse(p, [[1, 2, 3], [4]])], [0, 0, 1, 2, 3, 0, 0, 4, 0, 0]);
   assert.throws(() => scatterResponse(p, [[1], [4]]), /row 0 has 3 response tokens, got 1 values/);
 });
+
+test('a token budget bounds every decode pass: rows × (longest prompt + maxTokens) ≤ budget, the same samples', async () => {
+  const long = [...prompts, Int32Array.from([tok.bos, ...tok.encode('123+456=')])];
+  const passes: number[] = [];
+  let last = 0;
+  const budgeted = new RolloutEngine(policy, { eos: tok.eos, pad: tok.pad, detokenize: (ids) => tok.decode(ids), maxBatchTokens: 40 });
+  const a = await budgeted.generate({ params, prompts: long, samples: 3, sampling, rng: new Rng(5), behaviourLogprobs: false, onProgress: (done) => { passes.push(done - last); last = done; } });
+  // 15 sequences; prompts of 5-9 tokens + 8 new: at most 40 / 17 = 2 rows a pass.
+  assert.equal(passes.reduce((x, y) => x + y, 0), 15);
+  assert.ok(passes.every((n) => n >= 1 && n <= 2), `rows per pass: ${passes}`);
+  const b = await engine().generate({ params, prompts: long, samples: 3, sampling, rng: new Rng(5), behaviourLogprobs: false });
+  assert.deepEqual(a.map((g) => [...g.tokens]), b.map((g) => [...g.tokens]), 'a row samples the same tokens in any pass');
+  // A budget below one row still decodes one row at a time.
+  const tiny = new RolloutEngine(policy, { eos: tok.eos, pad: tok.pad, detokenize: (ids) => tok.decode(ids), maxBatchTokens: 1 });
+  assert.equal((await tiny.generate({ params, prompts: prompts.slice(0, 2), samples: 1, sampling, rng: new Rng(5), behaviourLogprobs: false })).length, 2);
+});

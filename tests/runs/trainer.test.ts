@@ -16,6 +16,7 @@ import { mathGrader } from '../../harness/tasks/grading/grader.ts';
 import { PromptStream, encodePrompt } from '../../harness/runs/data.ts';
 import { RolloutEngine, type GenerateRequest, type Generation } from '../../harness/runs/rollout.ts';
 import { epochMinibatches, evalDue, sampleStep, scoreStep, type TrainRollout } from '../../harness/runs/trainer.ts';
+import { curriculumPrompts } from '../../harness/runs/prompts.ts';
 import { gatherResponse } from '../../harness/runs/batch.ts';
 import { validateExperiment } from '../../harness/runs/experiment.ts';
 import { runExperimentFile } from '../../harness/runs/runner.ts';
@@ -49,7 +50,7 @@ test('refills come from the refill stream: every objective\'s step s starts from
     const { engine, asked } = recordingEngine();
     let cursors = { cursor: 0, refillCursor: 0 };
     for (let step = 1; step <= 3; step++) {
-      const s = await sampleStep({ experiment: exp, objective, rollout: engine, tokenizer: tok, stream, trainGrader: mathGrader }, {}, new Float32Array(0), step, new Rng(1).fork(step), cursors, refills);
+      const s = await sampleStep({ experiment: exp, objective, rollout: engine, prompts: curriculumPrompts(tok), stream, trainGrader: mathGrader }, {}, new Float32Array(0), step, new Rng(1).fork(step), cursors, refills);
       cursors = { cursor: s.cursor, refillCursor: s.refillCursor };
     }
     return { asked, cursors };

@@ -66,7 +66,7 @@ function rowName(title: string, partial: boolean): string {
 // ---- sections -----------------------------------------------------------------------------
 
 function comparisonTable(t: ComparisonTable, first: boolean, s: Summary): string {
-  const head = `<tr><th class="l">Method</th><th>Seeds</th>${t.columns.map((c, i) => `<th${i === t.columns.length - 1 ? ' class="avg"' : ''}>${esc(c)}</th>`).join('')}</tr>`;
+  const head = `<tr><th class="l">Method</th><th>Seeds</th>${t.headers.map((c, i) => `<th${i === t.headers.length - 1 ? ' class="avg"' : ''}>${esc(c)}</th>`).join('')}</tr>`;
   const body = t.rows.map(({ row, cells }, i) => {
     const tds = cells.map((c, j) => {
       const cls = [c?.best ? 'best' : '', j === cells.length - 1 ? 'avg' : ''].filter(Boolean).join(' ');
