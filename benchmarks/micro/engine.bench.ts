@@ -1,5 +1,5 @@
 // Engine micro-benchmark (`npm run bench:engine [-- --json] [--threads N] [--spin] [--max-batch-tokens N] [--quick]
-// [--full-recompute] [--rounds N] [--python PATH]`):
+// [--full-recompute] [--rounds N] [--python PATH] [--glibc-defaults]`):
 //  1. ONNX Runtime MatMul peak in this process (GFLOP/s, best of square sizes and repetitions,
 //     measured at the start and again at the end);
 //  2. training-step throughput (gradWeightedLogprob, forward + backward) of the reference
@@ -16,7 +16,9 @@
 // plus attention, 12 x layers x width x context per token for forward + backward (4x for a
 // forward alone). Timings are medians of the rounds (ours and PyTorch's alternate: ours first in
 // even rounds); CPU seconds (all threads) are reported beside wall seconds, since on a shared
-// machine wall time swings with everyone's load and CPU time much less.
+// machine wall time swings with everyone's load and CPU time much less. On Linux it relaunches
+// itself with the engine's glibc malloc settings (huge pages; session.ts MALLOC_TUNABLES, peer.ts
+// relaunchWithMallocTunables; the peer inherits them) unless --glibc-defaults.
 import { availableParallelism, cpus, loadavg } from 'node:os';
 import { Graph } from '../../harness/engine/graph/builder.ts';
 import * as op from '../../harness/engine/graph/ops.ts';
@@ -25,9 +27,10 @@ import { createSession, ort, ORT_VERSION } from '../../harness/engine/session.ts
 import { createPolicyEngine, DEFAULT_MAX_BATCH_TOKENS } from '../../harness/engine/policy.ts';
 import { Rng } from '../../harness/util/rng.ts';
 import type { GptConfig, PolicyEngine } from '../../harness/engine/types.ts';
-import { TorchPeer, measure, median, peerPython, summary } from './peer.ts';
+import { TorchPeer, measure, median, peerPython, relaunchWithMallocTunables, summary } from './peer.ts';
 
 const args = process.argv.slice(2);
+const mallocNote = relaunchWithMallocTunables(args);
 const json = args.includes('--json');
 function intArg(flag: string, dflt: number): number {
   const i = args.indexOf(flag);
@@ -255,6 +258,7 @@ if (peer) await peer.close();
 const result = {
   machine: { cpu: cpus()[0]?.model ?? 'unknown', logicalCores: availableParallelism(), threads, spinThreads, onnxruntime: ORT_VERSION, node: process.version, loadAverage: loadavg() },
   peer: peerNote,
+  malloc: mallocNote,
   rounds,
   reference: REF,
   matmulPeak: { gflops: peakGflops, bySize, firstGflops: peak.value.gflops, lastGflops: again.gflops, peakRssMiB: peak.peakRssMiB },
@@ -295,6 +299,6 @@ else {
     const p = c.pytorch;
     process.stdout.write(`| ${name} | ${range(c.seconds)}, ${f(c.cpuSeconds.median, 2)} | ${p ? `${range(p.seconds)}, ${f(p.cpuSeconds.median, 2)}` : 'n/a'} | ${c.ratio ? `**${range(c.ratio)}×**` : 'n/a'} | ${c.cpuRatio ? `${range(c.cpuRatio)}×` : 'n/a'} |\n`);
   }
-  process.stdout.write(`target: each ≥ 1.2× (ratios are throughput: PyTorch's time / ours, medians of the per-round ratios). Peer: ${peerNote}\n`);
+  process.stdout.write(`target: each ≥ 1.2× (ratios are throughput: PyTorch's time / ours, medians of the per-round ratios). Peer: ${peerNote}; ${mallocNote}\n`);
   process.stdout.write(`machine: ${result.machine.cpu}, ${result.machine.logicalCores} logical cores, ${threads} threads${spinThreads ? ' (spinning)' : ''}, onnxruntime-node ${ORT_VERSION}, Node ${process.version}; load average ${result.machine.loadAverage.map((x) => f(x)).join(' ')}; wall ${f(result.wallSeconds)} s\n`);
 }

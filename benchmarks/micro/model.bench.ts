@@ -1,6 +1,6 @@
 // Real-scale benchmark (`npm run bench:model [-- --json] [--python PATH] [--threads N] [--rounds N]
 // [--quick] [--provider cpu|webgpu] [--peer-device cpu|cuda] [--logprob-tokens N] [--train-tokens N]
-// [--context N] [--steps N] [--batches 1,16,64] [--only WORD]`): a Qwen2.5-0.5B-shaped model (hidden 896, 24
+// [--context N] [--steps N] [--batches 1,16,64] [--only WORD] [--glibc-defaults]`): a Qwen2.5-0.5B-shaped model (hidden 896, 24
 // layers, 14 heads, 2 KV heads, MLP 4864, vocabulary 151,936, tied head, rope_theta 1e6) with
 // random weights built from the config alone, measured for
 //  1. teacher-forced log-probs + entropy (one row of --logprob-tokens tokens);
@@ -14,14 +14,16 @@
 // Python with torch + transformers is given (--python or RLBENCH_PEER_PYTHON; "n/a" otherwise):
 // each item's rounds interleave (ours first in even rounds, PyTorch first in odd ones), and the
 // table gives medians with ranges and the median of the per-round ratios ours/PyTorch
-// (throughput).
+// (throughput). On Linux it relaunches itself with the engine's glibc malloc settings (huge
+// pages; session.ts MALLOC_TUNABLES, peer.ts relaunchWithMallocTunables; the peer inherits them)
+// unless --glibc-defaults.
 import { availableParallelism, cpus } from 'node:os';
 import { createPolicyEngine } from '../../harness/engine/policy.ts';
 import { llamaConfigFromHf } from '../../harness/engine/hf/config.ts';
 import { ORT_VERSION } from '../../harness/engine/session.ts';
 import { Rng } from '../../harness/util/rng.ts';
 import type { ExecutionProvider, KvCache, PolicyEngine } from '../../harness/engine/types.ts';
-import { TorchPeer, measure, peerPython, summary } from './peer.ts';
+import { TorchPeer, measure, peerPython, relaunchWithMallocTunables, summary } from './peer.ts';
 
 const args = process.argv.slice(2);
 const flag = (name: string) => args.includes(name);
@@ -41,6 +43,7 @@ function fail(msg: string): never {
   process.exit(2);
 }
 
+const mallocNote = relaunchWithMallocTunables(args);
 const quick = flag('--quick');
 const json = flag('--json');
 const threads = intArg('--threads', availableParallelism());
@@ -219,6 +222,7 @@ const result = {
   machine: { cpu: cpus()[0]?.model ?? 'unknown', logicalCores: availableParallelism(), threads, provider, onnxruntime: ORT_VERSION, node: process.version, loadAverage: (await import('node:os')).loadavg() },
   model: { shape: 'Qwen2.5-0.5B', params: engine.paramCount, weightMiB: weightBytes / 2 ** 20, config: cfg },
   peer: peerNote,
+  malloc: mallocNote,
   rounds,
   results,
   targets: { trainingRatio: 1.0, decodeBatch16Ratio: 1.5, decodeMemory: '<= 2 x weights + KV cache' },
@@ -244,6 +248,6 @@ else {
     const mib = (b: number) => f(b / 2 ** 20, 1);
     process.stdout.write(`host → device, ${r.item} (last round, untimed prefill included): ${h.weightUploads} weight upload(s), ${mib(h.weightBytes)} MiB of weights, ${mib(h.inputBytes)} MiB of other inputs${'weightBytesPerStep' in h ? `; per timed decode step ${mib(h.weightBytesPerStep!)} MiB of weights, ${mib(h.inputBytesPerStep!)} MiB of other inputs (KV cache, masks)` : ''}\n`);
   }
-  process.stdout.write(`model: Qwen2.5-0.5B shape, ${engine.paramCount.toLocaleString('en-US')} parameters, random weights; ${rounds} interleaved rounds; ${result.machine.cpu}, ${threads} threads, ${provider}, onnxruntime-node ${ORT_VERSION}, Node ${process.version}; peer: ${peerNote}; load average ${result.machine.loadAverage.map((x) => x.toFixed(1)).join(' ')}; wall ${f(result.wallSeconds)} s\n`);
+  process.stdout.write(`model: Qwen2.5-0.5B shape, ${engine.paramCount.toLocaleString('en-US')} parameters, random weights; ${rounds} interleaved rounds; ${result.machine.cpu}, ${threads} threads, ${provider}, onnxruntime-node ${ORT_VERSION}, Node ${process.version}; peer: ${peerNote}; ${mallocNote}; load average ${result.machine.loadAverage.map((x) => x.toFixed(1)).join(' ')}; wall ${f(result.wallSeconds)} s\n`);
   process.stdout.write('targets: training step ≥ 1.0× PyTorch, decode at batch 16 ≥ 1.5× PyTorch, decode peak RSS ≤ 2 × weights + KV cache\n');
 }

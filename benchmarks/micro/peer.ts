@@ -3,11 +3,53 @@
 // starts benchmarks/peer/torch_peer.py once, and sends it one command at a time, so that its
 // rounds interleave with ours in one invocation. Also the shared measuring helpers of the
 // benchmarks: per-call peak RSS (the kernel's high-water mark, reset before each call), medians
-// and spreads of interleaved rounds.
-import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+// and spreads of interleaved rounds; the relaunch with the engine's glibc malloc settings.
+import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { envWithMallocTunables, MALLOC_TUNABLES } from '../../harness/engine/session.ts';
+
+/** Where a relaunch puts the GLIBC_TUNABLES the PyTorch peer is to run with. */
+const PEER_TUNABLES_VAR = 'RLBENCH_PEER_GLIBC_TUNABLES';
+
+/**
+ * The peer's share of the engine's malloc settings: huge pages only. Measured here (training
+ * step, 1 x 256, 2 threads, 3 calls each): 27.5-37.3 s with glibc's defaults, 15.6-20.3 s with
+ * hugetlb=1, 27.0-29.3 s with trim_threshold=0 as well (its allocator frees and maps again).
+ */
+const PEER_MALLOC_TUNABLES = MALLOC_TUNABLES.filter((t) => t.startsWith('glibc.malloc.hugetlb='));
+
+/**
+ * Runs this benchmark again, in a child process started with the engine's glibc malloc settings
+ * (session.ts, MALLOC_TUNABLES: huge pages, memory returned at once), and exits with its
+ * status, unless nothing is missing from them, the platform is not Linux, or `--glibc-defaults`
+ * is given (then both sides run with the environment as given). The PyTorch peer runs with
+ * the settings that are fastest for it (huge pages only, PEER_MALLOC_TUNABLES). Returns a line
+ * for the report saying what each side ran with.
+ */
+export function relaunchWithMallocTunables(args: string[]): string {
+  const peerTunables = process.env[PEER_TUNABLES_VAR] ?? process.env.GLIBC_TUNABLES ?? '';
+  const note = () => `malloc: ours GLIBC_TUNABLES=${process.env.GLIBC_TUNABLES || '(glibc defaults)'}, PyTorch GLIBC_TUNABLES=${peerTunables || '(glibc defaults)'}`;
+  if (args.includes('--glibc-defaults') || process.platform !== 'linux') return note();
+  const env = envWithMallocTunables();
+  // Nothing to add (ours, or a user's choice for the same keys): run as we are, no relaunch loop.
+  if (env === process.env) return note();
+  const forPeer = envWithMallocTunables(process.env, PEER_MALLOC_TUNABLES).GLIBC_TUNABLES ?? '';
+  const r = spawnSync(process.execPath, [...process.execArgv, ...process.argv.slice(1)], { stdio: 'inherit', env: { ...env, [PEER_TUNABLES_VAR]: forPeer } });
+  process.exit(r.status ?? 1);
+}
+
+/** The peer's environment: ours, with the GLIBC_TUNABLES chosen for it (relaunchWithMallocTunables). */
+function peerEnv(): NodeJS.ProcessEnv {
+  const env = { ...process.env };
+  const chosen = env[PEER_TUNABLES_VAR];
+  delete env[PEER_TUNABLES_VAR];
+  if (chosen === undefined) return env;
+  if (chosen) env.GLIBC_TUNABLES = chosen;
+  else delete env.GLIBC_TUNABLES;
+  return env;
+}
 
 export const PEER_SCRIPT = fileURLToPath(new URL('../peer/torch_peer.py', import.meta.url));
 
@@ -50,7 +92,7 @@ export class TorchPeer {
     if (!existsSync(python)) throw new Error(`peer Python ${python} does not exist`);
     const child = spawn(python, [PEER_SCRIPT], {
       env: {
-        ...process.env,
+        ...peerEnv(),
         PEER_THREADS: String(threads),
         OMP_NUM_THREADS: String(threads),
         MKL_NUM_THREADS: String(threads),

@@ -70,6 +70,16 @@ const cases: [string, Parameters<typeof fdCheck>[0], Parameters<typeof fdCheck>[
     [x('a', [2, 3, 5]), { name: 'idx', shape: [2, 3, 1], data: [4, 0, 2, 2, 1, 3], dtype: 'int64' }],
     (a, idx) => op.gatherElements(a!, idx!, 2),
   ],
+  [
+    'GatherElements of LogSoftmax (log-probs: the gradient scatters into -softmax * row sum)',
+    [x('a', [2, 3, 5]), { name: 'idx', shape: [2, 3, 1], data: [4, 0, 2, 2, 1, 3], dtype: 'int64' }],
+    (a, idx) => op.gatherElements(op.logSoftmax(a!, -1), idx!, 2),
+  ],
+  [
+    'GatherElements of LogSoftmax, two picks per row with a repeat',
+    [x('a', [2, 5]), { name: 'idx', shape: [2, 2], data: [3, 3, 0, 4], dtype: 'int64' }],
+    (a, idx) => op.gatherElements(op.logSoftmax(a!, 1), idx!, -1),
+  ],
 ];
 
 for (const [name, inputs, f] of cases) {
@@ -227,4 +237,28 @@ test('Gather VJP: many repeated ids with two threads give the exact, repeatable 
     if (!first) first = out.slice();
     else assert.deepEqual(out, first, `run ${run} differs from the first`);
   }
+});
+
+test('the log-prob gradient never materialises zeros or a Sub over [rows, vocab]', () => {
+  // d/dlogits of sum(w * logp[target]) is w (onehot - softmax): one scatter of w into
+  // -softmax * w, not a scatter into zeros followed by dy - softmax * sum(dy).
+  const g = new Graph('lp');
+  const logits = g.input('logits', 'float32', ['N', 7]);
+  const idx = g.input('idx', 'int64', ['N', 1]);
+  const w = g.input('w', 'float32', ['N', 1]);
+  const before = g.nodes.length;
+  const lp = op.gatherElements(op.logSoftmax(logits, -1), idx, 1);
+  const [d] = gradients(g, op.reduceSum(op.mul(lp, w), null), [logits]);
+  g.output(d!, 'd');
+  const live = new Set<(typeof g.nodes)[number]>();
+  const visit = (v: typeof d) => {
+    const n = v!.producer;
+    if (!n || live.has(n)) return;
+    live.add(n);
+    n.inputs.forEach((i) => i && visit(i));
+  };
+  visit(d);
+  const ops = g.nodes.slice(before).filter((n) => live.has(n)).map((n) => n.op);
+  assert.equal(ops.filter((o) => o === 'ScatterElements').length, 1);
+  assert.ok(!ops.includes('ConstantOfShape') && !ops.includes('Sub'), `backward ops: ${ops.join(', ')}`);
 });

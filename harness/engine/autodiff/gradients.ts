@@ -4,18 +4,9 @@
 // input gradients come from its rule in vjp.ts; contributions to a value are summed.
 import { type Graph, type Node, type Value } from '../graph/builder.ts';
 import * as op from '../graph/ops.ts';
-import { VJP } from './vjp.ts';
+import { VJP, isScatterIntoZeros } from './vjp.ts';
 
 const isFloat = (v: Value) => v.dtype === 'float32' || v.dtype === 'float64';
-
-/** ScatterND / ScatterElements with reduction add whose data is ConstantOfShape (zeros). */
-function isScatterIntoZeros(v: Value): boolean {
-  const n = v.producer;
-  if (!n || (n.op !== 'ScatterND' && n.op !== 'ScatterElements') || n.attrs.reduction !== 'add') return false;
-  const data = n.inputs[0]?.producer;
-  const fill = data?.attrs.value as { tensor: ArrayLike<number | bigint> } | undefined;
-  return !!data && data.op === 'ConstantOfShape' && !!fill && Number(fill.tensor[0]) === 0;
-}
 
 /** The same scatter-add with `base` as its data: base + (what it scattered into zeros). */
 function rescatter(n: Node, base: Value): Value {

@@ -72,6 +72,23 @@ function embeddingGradient(data: Value, idx: Value, dy: Value): Value {
   return op.scatterNDAdd(op.zerosLike(data), op.unsqueeze(unique!, [-1]), op.reshape(summed, [U, ...rowShape]));
 }
 
+/** ScatterND / ScatterElements with reduction add whose data is ConstantOfShape (zeros). */
+export function isScatterIntoZeros(v: Value): boolean {
+  const n = v.producer;
+  if (!n || (n.op !== 'ScatterND' && n.op !== 'ScatterElements') || n.attrs.reduction !== 'add') return false;
+  const data = n.inputs[0]?.producer;
+  const fill = data?.attrs.value as { tensor: ArrayLike<number | bigint> } | undefined;
+  return !!data && data.op === 'ConstantOfShape' && !!fill && Number(fill.tensor[0]) === 0;
+}
+
+/** The ScatterElements node that made v by adding updates into zeros along `axis`, if it did. */
+function scatterIntoZerosAlong(v: Value, axis: number): Node | null {
+  const n = v.producer;
+  if (!n || n.op !== 'ScatterElements' || !isScatterIntoZeros(v)) return null;
+  const norm = (a: number) => (a < 0 ? a + v.rank : a);
+  return norm(n.attrs.axis as number) === norm(axis) ? n : null;
+}
+
 /** Gradient of a reduction: put the reduced axes back, then broadcast to x. */
 function unreduce(node: Node, dy: Value): Value {
   const x = inp(node, 0);
@@ -150,7 +167,18 @@ export const VJP: Record<string, VjpRule> = {
   },
   LogSoftmax: (n, [dy]) => {
     const axis = n.attrs.axis as number;
-    return [op.sub(dy!, op.mul(op.exp(out(n)), op.reduceSum(dy!, [axis], true)))];
+    const y = out(n);
+    const scatter = scatterIntoZerosAlong(dy!, axis);
+    if (scatter) {
+      // dy is a few entries per row scattered into zeros (log-probs picked by GatherElements,
+      // the policy gradient's case with [tokens, vocab] rows): the row sums are the updates'
+      // sums, and the scatter adds them into -exp(y) s directly. No zeros, no Sub over the
+      // whole row: two [tokens, vocab] passes fewer, and the same floats (a + (-b) is a - b).
+      const [, idx, upd] = scatter.inputs as Value[];
+      const s = op.reduceSum(upd!, [axis], true);
+      return [op.scatterElementsAdd(op.mul(op.exp(y), op.neg(s)), idx!, upd!, axis)];
+    }
+    return [op.sub(dy!, op.mul(op.exp(y), op.reduceSum(dy!, [axis], true)))];
   },
   MatMul: (n, [dy], needs) => {
     const a = inp(n, 0), b = inp(n, 1);
