@@ -187,6 +187,8 @@ interface RunContext {
   refills: PromptStream;
   needsRef: boolean;
   refParams: Float32Array | null;
+  /** One gradient buffer for the whole run: a fresh one per update is 4 bytes per parameter of new pages each time (2 GB at 0.5B). */
+  grad: Float32Array;
   schedule: { lr: number; warmupSteps: number; decay: 'constant' | 'cosine'; minLrRatio: number };
 }
 
@@ -343,7 +345,7 @@ async function updateStep(ctx: RunContext, stepNo: number, kept: TrainRollout[][
         skipped++;
         continue;
       }
-      const { grad } = await policy.gradWeightedLogprob(ctx.params, mb.packed.batch, weights, { temperature: rl.temperature });
+      const { grad } = await policy.gradWeightedLogprob(ctx.params, mb.packed.batch, weights, { temperature: rl.temperature, into: ctx.grad });
       const clip = clipGradNorm(grad, rl.gradClip);
       if (!clip.finite) {
         const bad = firstNonFinite(grad);
@@ -428,6 +430,7 @@ async function openRun(spec: RunSpec): Promise<{ ctx: RunContext; startedAt: str
     refills: spec.stream.refills(),
     needsRef,
     refParams: spec.refParams,
+    grad: new Float32Array(params.length),
     schedule: { lr: rl.lr, warmupSteps: rl.warmupSteps, decay: rl.decay, minLrRatio: rl.minLrRatio },
   };
   return { ctx, startedAt };
