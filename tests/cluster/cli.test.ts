@@ -5,9 +5,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { TINY_EXPERIMENT, writeTinyExperiment } from '../util/tiny-experiment.ts';
 import { runExperimentFile } from '../../harness/runs/runner.ts';
 import { readJsonl } from '../../harness/runs/results.ts';
 import { runCommands, type CommandResult } from '../util/commands.ts';
@@ -18,23 +19,13 @@ const cli = (args: string[], env: NodeJS.ProcessEnv = {}) =>
   spawnSync(process.execPath, [join(process.cwd(), 'bin/rlbench.js'), ...args], { cwd: root, env: { ...plain, ...env }, encoding: 'utf8' });
 
 const exp = join(root, 'exp.json');
-writeFileSync(
-  exp,
-  JSON.stringify({
-    name: 'cli-sweep',
-    policy: { dModel: 16, nLayers: 1, nHeads: 2, mlpRatio: 2, contextLength: 48 },
-    tasks: { trainProblems: 64 },
-    benchmarks: [{ name: 'arith-id', limit: 4 }],
-    objectives: [{ id: 'grpo' }, { module: join(process.cwd(), 'tests/runs/fixtures/push-objective.ts'), name: 'push' }],
-    seeds: [1, 2],
-    sft: { steps: 2, batchSize: 4, warmupSteps: 1 },
-    rl: { promptsPerStep: 2, rolloutsPerPrompt: 3, maxTokens: 12, epochs: 1, minibatches: 1, lr: 0.01 },
-    budget: { steps: 4 },
-    eval: { every: 2, k: 2 },
-    checkpointEvery: 1,
-    execution: { threads: 1 },
-  }),
-);
+writeTinyExperiment(exp, {
+  name: 'cli-sweep',
+  seeds: [1, 2],
+  sft: { ...TINY_EXPERIMENT.sft, steps: 2 },
+  rl: { ...TINY_EXPERIMENT.rl, epochs: 1, minibatches: 1 },
+  checkpointEvery: 1,
+});
 
 test('run --list prints the sweep order and writes nothing; a bad --index, or flags that do not go together, are refused', () => {
   const [list, bad, mixed, sftIndex] = runCommands(

@@ -9,9 +9,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { TINY_EXPERIMENT, writeTinyExperiment } from '../util/tiny-experiment.ts';
 import { runExperimentFile } from '../../harness/runs/runner.ts';
 import { readJsonl } from '../../harness/runs/results.ts';
 import { slurmUnavailable, startSlurm, waitFor, type SlurmCluster } from './slurm-cluster.ts';
@@ -32,26 +33,17 @@ test('a sweep submitted with `rlbench slurm --submit` runs on Slurm and gives th
   const t0 = Date.now();
   const root = mkdtempSync(join(tmpdir(), 'rlbench-slurm-'));
   const work = join(root, 'work');
-  const exp = {
-    name: 'slurm-sweep',
-    policy: { dModel: 16, nLayers: 1, nHeads: 2, mlpRatio: 2, contextLength: 48 },
-    tasks: { trainProblems: 64 },
-    benchmarks: [{ name: 'arith-id', limit: 4 }],
-    // The tiny random policy never earns a reward: the fixture objective always updates, so the
-    // numbers move and their equality means something.
-    objectives: [{ id: 'grpo' }, { module: join(process.cwd(), 'tests/runs/fixtures/push-objective.ts'), name: 'push' }],
-    seeds: [1, 2],
-    sft: { steps: 3, batchSize: 4, warmupSteps: 1 },
-    rl: { promptsPerStep: 2, rolloutsPerPrompt: 3, maxTokens: 12, epochs: 1, minibatches: 2, lr: 0.01 },
-    budget: { steps: 3 },
-    eval: { every: 2, k: 2 },
-    checkpointEvery: 1,
-    execution: { threads: 1 },
-    output: join(work, 'results'),
-  };
+  // The fixture objective always updates (the tiny random policy never earns a reward), so the
+  // numbers move and their equality means something.
   spawnSync('mkdir', ['-p', work]);
-  const expPath = join(work, 'exp.json');
-  writeFileSync(expPath, JSON.stringify(exp));
+  const expPath = writeTinyExperiment(join(work, 'exp.json'), {
+    name: 'slurm-sweep',
+    seeds: [1, 2],
+    rl: { ...TINY_EXPERIMENT.rl, epochs: 1 },
+    budget: { steps: 3 },
+    checkpointEvery: 1,
+    output: join(work, 'results'),
+  });
   const expDir = join(work, 'results', 'slurm-sweep');
 
   let cluster: SlurmCluster | null = null;

@@ -7,9 +7,10 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { writeTinyExperiment } from '../util/tiny-experiment.ts';
 import { runExperimentFile } from '../../harness/runs/runner.ts';
 import { readJsonl } from '../../harness/runs/results.ts';
 import { leftovers, numbers } from '../util/helpers.ts';
@@ -20,26 +21,11 @@ copyFileSync(join(process.cwd(), 'tests/runs/fixtures/push-objective.ts'), join(
 const RUNS = ['grpo-s1', 'push-s1', 'grpo-s2', 'push-s2'];
 
 function expFile(out: string): string {
-  const path = join(root, `${out.split('/').pop()}.json`);
-  writeFileSync(
-    path,
-    JSON.stringify({
-      name: 'tiny',
-      policy: { dModel: 16, nLayers: 1, nHeads: 2, mlpRatio: 2, contextLength: 48 },
-      tasks: { trainProblems: 64 },
-      benchmarks: [{ name: 'arith-id', limit: 4 }],
-      objectives: [{ id: 'grpo' }, { module: './push.ts', name: 'push' }],
-      seeds: [1, 2],
-      sft: { steps: 3, batchSize: 4, warmupSteps: 1 },
-      rl: { promptsPerStep: 2, rolloutsPerPrompt: 3, maxTokens: 12, epochs: 2, minibatches: 2, lr: 0.01 },
-      budget: { steps: 4 },
-      eval: { every: 2, k: 2 },
-      checkpointEvery: 2,
-      execution: { threads: 1 },
-      output: out,
-    }),
-  );
-  return path;
+  return writeTinyExperiment(join(root, `${out.split('/').pop()}.json`), {
+    objectives: [{ id: 'grpo' }, { module: './push.ts', name: 'push' }],
+    seeds: [1, 2],
+    output: out,
+  });
 }
 
 interface Proc {

@@ -5,9 +5,10 @@
 // runs are skipped; a NaN stops only its own run; a changed config is refused.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { writeTinyExperiment } from '../util/tiny-experiment.ts';
 import { runExperimentFile } from '../../harness/runs/runner.ts';
 import { readJsonl } from '../../harness/runs/results.ts';
 
@@ -16,23 +17,7 @@ const quiet = () => {};
 const plugin = join(process.cwd(), 'tests/runs/fixtures/push-objective.ts');
 
 function experiment(over: Record<string, unknown> = {}): string {
-  const exp = {
-    name: 'tiny',
-    policy: { dModel: 16, nLayers: 1, nHeads: 2, mlpRatio: 2, contextLength: 48 },
-    tasks: { trainProblems: 64 },
-    benchmarks: [{ name: 'arith-id', limit: 4 }],
-    objectives: [{ id: 'grpo' }, { module: plugin, name: 'push' }],
-    seeds: [1],
-    sft: { steps: 3, batchSize: 4, warmupSteps: 1 },
-    rl: { promptsPerStep: 2, rolloutsPerPrompt: 3, maxTokens: 12, epochs: 2, minibatches: 2, lr: 0.01 },
-    budget: { steps: 4 },
-    eval: { every: 2, k: 2 },
-    checkpointEvery: 2,
-    execution: { threads: 1 },
-    ...over,
-  };
-  const path = join(root, `exp-${Math.random().toString(36).slice(2)}.json`);
-  writeFileSync(path, JSON.stringify(exp));
+  const path = writeTinyExperiment(join(root, `exp-${Math.random().toString(36).slice(2)}.json`), over);
   return path;
 }
 

@@ -13,6 +13,7 @@ import assert from 'node:assert/strict';
 import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, statfsSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { writeTinyExperiment } from '../util/tiny-experiment.ts';
 import { runExperimentFile } from '../../harness/runs/runner.ts';
 import { leftovers, mountTmpfs, numbers, rlbench } from '../util/helpers.ts';
 
@@ -25,25 +26,11 @@ let expNo = 0;
 
 /** An experiment file writing to `out` (its plugin is ./push.ts next to it, outside this package). */
 function expFile(out: string, over: Record<string, unknown> = {}): string {
-  const exp = {
-    name: 'tiny',
-    policy: { dModel: 16, nLayers: 1, nHeads: 2, mlpRatio: 2, contextLength: 48 },
-    tasks: { trainProblems: 64 },
-    benchmarks: [{ name: 'arith-id', limit: 4 }],
+  return writeTinyExperiment(join(root, `exp-${expNo++}.json`), {
     objectives: [{ id: 'grpo' }, { module: './push.ts', name: 'push' }],
-    seeds: [1],
-    sft: { steps: 3, batchSize: 4, warmupSteps: 1 },
-    rl: { promptsPerStep: 2, rolloutsPerPrompt: 3, maxTokens: 12, epochs: 2, minibatches: 2, lr: 0.01 },
-    budget: { steps: 4 },
-    eval: { every: 2, k: 2 },
-    checkpointEvery: 2,
-    execution: { threads: 1 },
     output: out,
     ...over,
-  };
-  const path = join(root, `exp-${expNo++}.json`);
-  writeFileSync(path, JSON.stringify(exp));
-  return path;
+  });
 }
 
 const ref = join(root, 'ref');

@@ -10,6 +10,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { writeTinyExperiment } from '../util/tiny-experiment.ts';
 import { runExperimentFile, type ExperimentResult } from '../../harness/runs/runner.ts';
 import { readJsonl } from '../../harness/runs/results.ts';
 import { HOST, HOST_TAG, BOOT_ID, PID_NS } from '../../harness/util/host.ts';
@@ -17,30 +18,12 @@ import { numbers } from '../util/helpers.ts';
 
 const root = mkdtempSync(join(tmpdir(), 'rlbench-rel-'));
 const quiet = () => {};
-const plugin = join(process.cwd(), 'tests/runs/fixtures/push-objective.ts');
 const ref = join(root, 'ref');
 const mid = join(root, 'mid');
 let caseNo = 0;
 
 function experiment(over: Record<string, unknown> = {}): string {
-  const exp = {
-    name: 'tiny',
-    policy: { dModel: 16, nLayers: 1, nHeads: 2, mlpRatio: 2, contextLength: 48 },
-    tasks: { trainProblems: 64 },
-    benchmarks: [{ name: 'arith-id', limit: 4 }],
-    objectives: [{ id: 'grpo' }, { module: plugin, name: 'push' }],
-    seeds: [1],
-    sft: { steps: 3, batchSize: 4, warmupSteps: 1 },
-    rl: { promptsPerStep: 2, rolloutsPerPrompt: 3, maxTokens: 12, epochs: 2, minibatches: 2, lr: 0.01 },
-    budget: { steps: 4 },
-    eval: { every: 2, k: 2 },
-    checkpointEvery: 2,
-    execution: { threads: 1 },
-    ...over,
-  };
-  const path = join(root, `exp-${caseNo++}.json`);
-  writeFileSync(path, JSON.stringify(exp));
-  return path;
+  return writeTinyExperiment(join(root, `exp-${caseNo++}.json`), over);
 }
 const path = experiment();
 

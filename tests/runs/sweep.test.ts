@@ -8,6 +8,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { TINY_EXPERIMENT, writeTinyExperiment } from '../util/tiny-experiment.ts';
 import { effectiveThreads, indexFromEnv, pickRun, runList } from '../../harness/runs/sweep.ts';
 import { isLock, tryLock } from '../../harness/util/lock.ts';
 import { BOOT_ID, HOST, PID_NS } from '../../harness/util/host.ts';
@@ -80,24 +81,14 @@ test('threads: a fixed execution.threads wins; 0 means the CPUs the scheduler ga
 });
 
 function tinyExperiment(name: string, over: Record<string, unknown> = {}): string {
-  const exp = {
+  return writeTinyExperiment(join(root, `${name}.json`), {
     name,
-    policy: { dModel: 16, nLayers: 1, nHeads: 2, mlpRatio: 2, contextLength: 48 },
-    tasks: { trainProblems: 64 },
-    benchmarks: [{ name: 'arith-id', limit: 4 }],
     objectives: [{ id: 'grpo' }, { module: plugin, name: 'push' }],
-    seeds: [1],
-    sft: { steps: 3, batchSize: 4, warmupSteps: 1 },
-    rl: { promptsPerStep: 2, rolloutsPerPrompt: 3, maxTokens: 12, epochs: 1, minibatches: 2, lr: 0.01 },
+    rl: { ...TINY_EXPERIMENT.rl, epochs: 1 },
     budget: { steps: 3 },
-    eval: { every: 2, k: 2 },
     checkpointEvery: 1,
-    execution: { threads: 1 },
     ...over,
-  };
-  const path = join(root, `${name}.json`);
-  writeFileSync(path, JSON.stringify(exp));
-  return path;
+  });
 }
 
 test('--sft-only writes the SFT rows and no run; --index on a run held elsewhere skips it, naming the holder; --wait takes it over once that lock is stale', async () => {
